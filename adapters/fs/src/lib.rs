@@ -1,0 +1,1 @@
+//! File-system adapter (being written).

@@ -1,0 +1,1 @@
+//! Layered loading and validation (being written).
