@@ -18,12 +18,19 @@ pub enum EndpointKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     #[error("scheme `{scheme}` is not allowed here: use {allowed}")]
-    Scheme { scheme: String, allowed: &'static str },
+    Scheme {
+        scheme: String,
+        allowed: &'static str,
+    },
     #[error(
         "plain `{scheme}` is only allowed to a loopback address (127.0.0.0/8 or ::1), not to {host}: \
          use `{secure}://{host}`"
     )]
-    PlainToRemote { scheme: String, secure: &'static str, host: String },
+    PlainToRemote {
+        scheme: String,
+        secure: &'static str,
+        host: String,
+    },
     #[error("the URL has no host")]
     NoHost,
 }
@@ -51,12 +58,19 @@ pub fn check_transport(url: &Url, kind: EndpointKind) -> Result<(), EndpointErro
         return Ok(());
     }
     if scheme != plain {
-        return Err(EndpointError::Scheme { scheme: scheme.to_owned(), allowed });
+        return Err(EndpointError::Scheme {
+            scheme: scheme.to_owned(),
+            allowed,
+        });
     }
     if is_loopback(&host) {
         Ok(())
     } else {
-        Err(EndpointError::PlainToRemote { scheme: scheme.to_owned(), secure, host: host.to_string() })
+        Err(EndpointError::PlainToRemote {
+            scheme: scheme.to_owned(),
+            secure,
+            host: host.to_string(),
+        })
     }
 }
 
@@ -75,10 +89,22 @@ mod tests {
         assert!(check("http://127.0.0.1:8080", Http).is_ok());
         assert!(check("http://127.3.2.1:8080", Http).is_ok());
         assert!(check("http://[::1]:8080", Http).is_ok());
-        assert!(matches!(check("http://erp.example.com", Http), Err(EndpointError::PlainToRemote { .. })));
-        assert!(matches!(check("http://localhost:8080", Http), Err(EndpointError::PlainToRemote { .. })));
-        assert!(matches!(check("http://10.0.0.5", Http), Err(EndpointError::PlainToRemote { .. })));
-        assert!(matches!(check("ftp://erp", Http), Err(EndpointError::Scheme { .. })));
+        assert!(matches!(
+            check("http://erp.example.com", Http),
+            Err(EndpointError::PlainToRemote { .. })
+        ));
+        assert!(matches!(
+            check("http://localhost:8080", Http),
+            Err(EndpointError::PlainToRemote { .. })
+        ));
+        assert!(matches!(
+            check("http://10.0.0.5", Http),
+            Err(EndpointError::PlainToRemote { .. })
+        ));
+        assert!(matches!(
+            check("ftp://erp", Http),
+            Err(EndpointError::Scheme { .. })
+        ));
         assert!(check("amqps://u:p@mq.example.com:5671/pos", Amqp).is_ok());
         assert!(check("amqp://guest:guest@127.0.0.1:5672/%2f", Amqp).is_ok());
         assert!(check("amqp://mq.example.com", Amqp).is_err());
@@ -90,6 +116,9 @@ mod tests {
     #[test]
     fn message_says_what_to_do() {
         let e = check("http://erp.example.com/api", EndpointKind::Http).unwrap_err();
-        assert!(e.to_string().contains("use `https://erp.example.com`"), "{e}");
+        assert!(
+            e.to_string().contains("use `https://erp.example.com`"),
+            "{e}"
+        );
     }
 }

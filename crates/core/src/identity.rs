@@ -143,8 +143,14 @@ mod tests {
             arch: "x86_64".into(),
             hostname: "TILL-03".into(),
         };
-        assert_eq!(info.user_agent(), "SpacePOS/1.4.2 (Windows 10.0.22631; x86_64)");
-        let fuel = ClientInfo { product: Product::SpaceFuel, ..info };
+        assert_eq!(
+            info.user_agent(),
+            "SpacePOS/1.4.2 (Windows 10.0.22631; x86_64)"
+        );
+        let fuel = ClientInfo {
+            product: Product::SpaceFuel,
+            ..info
+        };
         assert!(fuel.user_agent().starts_with("SpaceFuel/1.4.2 ("));
     }
 
@@ -152,13 +158,20 @@ mod tests {
     fn component_ids_and_names() {
         assert_eq!(ComponentId::SpacePos.rest_id(), "spacepos");
         assert_eq!(ComponentId::SpaceFuel.event_name(), "SpaceFuel");
-        assert_eq!("SpaceFuel".parse::<ComponentId>().unwrap(), ComponentId::SpaceFuel);
+        assert_eq!(
+            "SpaceFuel".parse::<ComponentId>().unwrap(),
+            ComponentId::SpaceFuel
+        );
         assert!("fuel".parse::<ComponentId>().is_err());
     }
 
     #[test]
     fn terminal_header() {
-        let id = TerminalIdentity { client_id: "c".into(), store_number: 12, terminal_number: 3 };
+        let id = TerminalIdentity {
+            client_id: "c".into(),
+            store_number: 12,
+            terminal_number: 3,
+        };
         assert_eq!(id.terminal_header(), "12/3");
     }
 }

@@ -21,11 +21,22 @@ pub enum RemoteError {
 
     /// `429` or `503` with `Retry-After`: the ERP asked us to come back later.
     #[error("the ERP at {host} asked to retry after {} s (HTTP {status})", retry_after.as_secs())]
-    RetryAfter { host: String, status: u16, retry_after: Duration },
+    RetryAfter {
+        host: String,
+        status: u16,
+        retry_after: Duration,
+    },
 
     /// Other `5xx`, or `429`/`503` without `Retry-After`: retryable.
-    #[error("the ERP at {host} failed (HTTP {status}{}); will retry", code_suffix(code))]
-    Server { host: String, status: u16, code: Option<String> },
+    #[error(
+        "the ERP at {host} failed (HTTP {status}{}); will retry",
+        code_suffix(code)
+    )]
+    Server {
+        host: String,
+        status: u16,
+        code: Option<String>,
+    },
 
     /// The TCP/TLS connection could not be made or broke before an answer.
     #[error("cannot reach {host}: {detail}")]
@@ -36,8 +47,16 @@ pub enum RemoteError {
     Timeout { host: String, after: Duration },
 
     /// A non-retryable `4xx` the caller did not map to a business case.
-    #[error("the ERP at {host} rejected the request (HTTP {status}{}): {message}", code_suffix(code))]
-    Rejected { host: String, status: u16, code: Option<String>, message: String },
+    #[error(
+        "the ERP at {host} rejected the request (HTTP {status}{}): {message}",
+        code_suffix(code)
+    )]
+    Rejected {
+        host: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
 
     /// The answer could not be understood (not the contract's JSON).
     #[error("the ERP at {host} sent an answer that does not follow the contract: {detail}")]
@@ -97,11 +116,28 @@ mod tests {
     #[test]
     fn classification() {
         let h = || "erp.example.com".to_owned();
-        assert!(RemoteError::Server { host: h(), status: 500, code: None }.is_retryable());
-        assert!(RemoteError::Unreachable { host: h(), detail: "refused".into() }.is_retryable());
+        assert!(
+            RemoteError::Server {
+                host: h(),
+                status: 500,
+                code: None
+            }
+            .is_retryable()
+        );
+        assert!(
+            RemoteError::Unreachable {
+                host: h(),
+                detail: "refused".into()
+            }
+            .is_retryable()
+        );
         assert!(!RemoteError::Unauthorized { host: h() }.is_retryable());
         assert!(RemoteError::Unauthorized { host: h() }.needs_reonboarding());
-        let ra = RemoteError::RetryAfter { host: h(), status: 429, retry_after: Duration::from_secs(7) };
+        let ra = RemoteError::RetryAfter {
+            host: h(),
+            status: 429,
+            retry_after: Duration::from_secs(7),
+        };
         assert_eq!(ra.retry_after(), Some(Duration::from_secs(7)));
         assert!(ra.to_string().contains("erp.example.com"));
         assert!(ra.to_string().contains("7 s"));
@@ -109,8 +145,15 @@ mod tests {
 
     #[test]
     fn messages_name_host_and_status() {
-        let e = RemoteError::Server { host: "erp:8080".into(), status: 503, code: Some("maintenance".into()) };
-        assert_eq!(e.to_string(), "the ERP at erp:8080 failed (HTTP 503, maintenance); will retry");
+        let e = RemoteError::Server {
+            host: "erp:8080".into(),
+            status: 503,
+            code: Some("maintenance".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the ERP at erp:8080 failed (HTTP 503, maintenance); will retry"
+        );
         let u = RemoteError::Unauthorized { host: "erp".into() };
         assert!(u.to_string().contains("re-onboarding needed"));
     }

@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn url_password_is_redacted() {
         let u = RedactedUrl::parse("amqps://pos-12-3:pw@mq.example.com:5671/pos").unwrap();
-        assert_eq!(u.to_string(), "amqps://pos-12-3:***@mq.example.com:5671/pos");
+        assert_eq!(
+            u.to_string(),
+            "amqps://pos-12-3:***@mq.example.com:5671/pos"
+        );
         assert!(!format!("{u:?}").contains(":pw@"));
         assert_eq!(u.expose().password(), Some("pw"));
     }
