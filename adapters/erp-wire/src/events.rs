@@ -171,7 +171,10 @@ pub struct PosPresenceIntervalUpdatedIntegrationEvent {
     pub presence_interval_seconds: u32,
     pub report_presence: Option<bool>,
 }
-integration_event!(PosPresenceIntervalUpdatedIntegrationEvent, "POSPresenceIntervalUpdatedIntegrationEvent");
+integration_event!(
+    PosPresenceIntervalUpdatedIntegrationEvent,
+    "POSPresenceIntervalUpdatedIntegrationEvent"
+);
 
 /// `DatasetChangedIntegrationEvent`: one change of one dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +187,10 @@ pub struct DatasetChangedIntegrationEvent {
     pub store_number: Option<u32>,
     pub items: Vec<DatasetChangedItem>,
 }
-integration_event!(DatasetChangedIntegrationEvent, "DatasetChangedIntegrationEvent");
+integration_event!(
+    DatasetChangedIntegrationEvent,
+    "DatasetChangedIntegrationEvent"
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -208,7 +214,10 @@ pub struct PosReleasePublishedIntegrationEvent {
     pub version: String,
     pub store_number: Option<u32>,
 }
-integration_event!(PosReleasePublishedIntegrationEvent, "POSReleasePublishedIntegrationEvent");
+integration_event!(
+    PosReleasePublishedIntegrationEvent,
+    "POSReleasePublishedIntegrationEvent"
+);
 
 /// Names of the events a terminal consumes: the bindings of its queue.
 pub const CONSUMED_EVENTS: [&str; 3] = [

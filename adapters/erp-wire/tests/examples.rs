@@ -1,5 +1,7 @@
 //! Every example of the contract round-trips through the wire types unchanged.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 
 use pretty_assertions::assert_eq;
@@ -16,8 +18,12 @@ fn round_trip<T: Serialize + DeserializeOwned>(file: &str) {
     let path = examples_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let original: Value = serde_json::from_str(&text).unwrap();
-    let typed: T = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{file} does not deserialize into {}: {e}", std::any::type_name::<T>()));
+    let typed: T = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "{file} does not deserialize into {}: {e}",
+            std::any::type_name::<T>()
+        )
+    });
     let back = serde_json::to_value(&typed).unwrap();
     assert_eq!(back, original, "{file} changed in a round trip");
 }
@@ -39,7 +45,9 @@ fn check(file: &str) -> bool {
             round_trip::<PosPresenceIntervalUpdatedIntegrationEvent>(file)
         }
         "DatasetChangedIntegrationEvent.json" => round_trip::<DatasetChangedIntegrationEvent>(file),
-        "POSReleasePublishedIntegrationEvent.json" => round_trip::<PosReleasePublishedIntegrationEvent>(file),
+        "POSReleasePublishedIntegrationEvent.json" => {
+            round_trip::<PosReleasePublishedIntegrationEvent>(file)
+        }
         _ => return false,
     }
     true
@@ -60,7 +68,10 @@ fn every_example_round_trips() {
             unmapped.push(name);
         }
     }
-    assert!(unmapped.is_empty(), "examples without a wire type: {unmapped:?}");
+    assert!(
+        unmapped.is_empty(),
+        "examples without a wire type: {unmapped:?}"
+    );
     assert_eq!(seen, 13, "expected the 13 examples of contract v1");
 }
 
@@ -68,7 +79,10 @@ fn every_example_round_trips() {
 fn event_names_are_the_contract_routing_keys() {
     assert_eq!(PosPresenceEvent::NAME, "POSPresenceEvent");
     assert_eq!(PosComponentAppliedEvent::NAME, "POSComponentAppliedEvent");
-    assert_eq!(DatasetChangedIntegrationEvent::NAME, "DatasetChangedIntegrationEvent");
+    assert_eq!(
+        DatasetChangedIntegrationEvent::NAME,
+        "DatasetChangedIntegrationEvent"
+    );
 }
 
 #[test]

@@ -16,15 +16,21 @@ mod model;
 mod state;
 mod terminal;
 
-// pub use load::{ConfigError, ConfigLoader, ConfigSource, Problem};
-pub use model::{Config, Features, NodeConfig, SyncConfig, TerminalConfig, UpdatesConfig, defaults};
+pub use load::{
+    ConfigError, ConfigLoader, ConfigSource, NON_CONFIG_ENV_VARS, Problem, redacted_text,
+    redacted_view,
+};
+pub use model::{
+    Config, Features, NodeConfig, SyncConfig, TerminalConfig, UpdatesConfig, defaults,
+};
 pub use state::{
-    Decoded, LoadedState, MIGRATIONS, Migration, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord,
-    SpaceFuelState, State, StateChange, StateError, StateOrigin, StateStore, decode_state, decode_with,
-    encode_state,
+    Decoded, LoadedState, MIGRATIONS, Migration, STATE_SCHEMA_VERSION, SchemaError, Slot,
+    SlotRecord, SpaceFuelState, State, StateChange, StateError, StateOrigin, StateStore,
+    decode_state, decode_with, encode_state,
 };
 pub use terminal::{
-    CompanyInformation, TERMINAL_RECORD_VERSION, TerminalConfigStore, TerminalRecord, TerminalStoreError,
+    CompanyInformation, TERMINAL_RECORD_VERSION, TerminalConfigStore, TerminalRecord,
+    TerminalStoreError,
 };
 
 #[cfg(any(test, feature = "mocks"))]

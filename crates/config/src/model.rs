@@ -126,7 +126,10 @@ impl Default for Config {
                 api_endpoint: None,
                 amqp_url: None,
                 exchange: EXCHANGE.to_owned(),
-                features: Features { till: true, spacefuel: false },
+                features: Features {
+                    till: true,
+                    spacefuel: false,
+                },
             },
             terminal: TerminalConfig {
                 onboarding_code: None,

@@ -83,7 +83,11 @@ pub struct State {
 impl State {
     /// A new state for a new installation.
     pub fn new() -> Self {
-        State { instance_id: Uuid::new_v4(), spacefuel: SpaceFuelState::default(), reset_after_corruption: None }
+        State {
+            instance_id: Uuid::new_v4(),
+            spacefuel: SpaceFuelState::default(),
+            reset_after_corruption: None,
+        }
     }
 }
 
@@ -152,26 +156,37 @@ pub fn decode_state(bytes: &[u8]) -> Result<Decoded, SchemaError> {
 
 /// [`decode_state`] with an explicit target version and migration chain (tests
 /// use it to exercise the mechanism with their own steps).
-pub fn decode_with(bytes: &[u8], current: u32, migrations: &[Migration]) -> Result<Decoded, SchemaError> {
+pub fn decode_with(
+    bytes: &[u8],
+    current: u32,
+    migrations: &[Migration],
+) -> Result<Decoded, SchemaError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(SchemaError::Empty);
     }
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| SchemaError::NotJson(e.to_string()))?;
+    let mut value: Value =
+        serde_json::from_slice(bytes).map_err(|e| SchemaError::NotJson(e.to_string()))?;
     let stored_version = value
         .get("schema_version")
         .and_then(Value::as_u64)
         .and_then(|v| u32::try_from(v).ok())
         .ok_or(SchemaError::NoVersion)?;
     if stored_version > current {
-        return Err(SchemaError::Newer { found: stored_version, supported: current });
+        return Err(SchemaError::Newer {
+            found: stored_version,
+            supported: current,
+        });
     }
     let mut version = stored_version;
     while version < current {
-        let step = migrations.iter().find(|m| m.from == version).ok_or_else(|| SchemaError::Migration {
-            from: version,
-            to: version + 1,
-            problem: "this build has no migration for it".into(),
-        })?;
+        let step = migrations
+            .iter()
+            .find(|m| m.from == version)
+            .ok_or_else(|| SchemaError::Migration {
+                from: version,
+                to: version + 1,
+                problem: "this build has no migration for it".into(),
+            })?;
         value = (step.migrate)(value).map_err(|problem| SchemaError::Migration {
             from: version,
             to: version + 1,
@@ -182,9 +197,14 @@ pub fn decode_with(bytes: &[u8], current: u32, migrations: &[Migration]) -> Resu
             obj.insert("schema_version".into(), Value::from(version));
         }
     }
-    let state: State =
-        serde_json::from_value(value).map_err(|e| SchemaError::Invalid { version, problem: e.to_string() })?;
-    Ok(Decoded { state, stored_version })
+    let state: State = serde_json::from_value(value).map_err(|e| SchemaError::Invalid {
+        version,
+        problem: e.to_string(),
+    })?;
+    Ok(Decoded {
+        state,
+        stored_version,
+    })
 }
 
 /// Serialize a state as `state.json` bytes (pretty JSON with `schema_version`).
@@ -195,8 +215,11 @@ pub fn encode_state(state: &State) -> Vec<u8> {
         #[serde(flatten)]
         state: &'a State,
     }
-    let mut out = serde_json::to_vec_pretty(&Versioned { schema_version: STATE_SCHEMA_VERSION, state })
-        .unwrap_or_else(|e| unreachable!("State always serializes: {e}"));
+    let mut out = serde_json::to_vec_pretty(&Versioned {
+        schema_version: STATE_SCHEMA_VERSION,
+        state,
+    })
+    .unwrap_or_else(|e| unreachable!("State always serializes: {e}"));
     out.push(b'\n');
     out
 }
@@ -216,7 +239,11 @@ pub enum StateOrigin {
     /// Both the file and its backup were unreadable: they were moved aside
     /// (`quarantined`) and a new state started, with
     /// [`State::reset_after_corruption`] set.
-    ResetAfterCorruption { location: String, problem: String, quarantined: Vec<String> },
+    ResetAfterCorruption {
+        location: String,
+        problem: String,
+        quarantined: Vec<String>,
+    },
 }
 
 /// A state and where it came from.
@@ -288,9 +315,18 @@ mod tests {
     fn damaged_inputs_are_classified() {
         assert_eq!(decode_state(b"").unwrap_err(), SchemaError::Empty);
         assert_eq!(decode_state(b"  \n").unwrap_err(), SchemaError::Empty);
-        assert!(matches!(decode_state(b"{\"schema_version\": 1, \"inst").unwrap_err(), SchemaError::NotJson(_)));
-        assert!(matches!(decode_state(b"\x00\x01garbage").unwrap_err(), SchemaError::NotJson(_)));
-        assert_eq!(decode_state(b"{\"instance_id\": 1}").unwrap_err(), SchemaError::NoVersion);
+        assert!(matches!(
+            decode_state(b"{\"schema_version\": 1, \"inst").unwrap_err(),
+            SchemaError::NotJson(_)
+        ));
+        assert!(matches!(
+            decode_state(b"\x00\x01garbage").unwrap_err(),
+            SchemaError::NotJson(_)
+        ));
+        assert_eq!(
+            decode_state(b"{\"instance_id\": 1}").unwrap_err(),
+            SchemaError::NoVersion
+        );
         assert!(matches!(
             decode_state(b"{\"schema_version\": 1, \"instance_id\": 5}").unwrap_err(),
             SchemaError::Invalid { .. }
@@ -311,12 +347,18 @@ mod tests {
     fn migrations_run_in_order_and_report_the_stored_version() {
         let id = Uuid::new_v4();
         let old = format!("{{\"schema_version\": 1, \"installation\": \"{id}\"}}");
-        let steps = [Migration { from: 1, migrate: v1_to_v2 }];
+        let steps = [Migration {
+            from: 1,
+            migrate: v1_to_v2,
+        }];
         let d = decode_with(old.as_bytes(), 2, &steps).unwrap();
         assert_eq!(d.stored_version, 1);
         assert_eq!(d.state.instance_id, id);
         let missing = decode_with(old.as_bytes(), 3, &steps).unwrap_err();
-        assert!(matches!(missing, SchemaError::Migration { from: 2, to: 3, .. }), "{missing:?}");
+        assert!(
+            matches!(missing, SchemaError::Migration { from: 2, to: 3, .. }),
+            "{missing:?}"
+        );
         let broken = decode_with(b"{\"schema_version\": 1}", 2, &steps).unwrap_err();
         assert!(matches!(broken, SchemaError::Migration { from: 1, .. }));
     }

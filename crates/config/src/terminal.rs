@@ -57,7 +57,10 @@ impl TerminalRecord {
     }
 
     pub fn credentials(&self) -> DeviceCredentials {
-        DeviceCredentials { client_id: self.client_id.clone(), client_secret: self.client_secret.clone() }
+        DeviceCredentials {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+        }
     }
 }
 
