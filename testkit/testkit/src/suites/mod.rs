@@ -30,6 +30,7 @@ use spacepos_config::{
 };
 
 pub mod credential_store;
+pub mod erp;
 pub mod state_store;
 pub mod terminal_config_store;
 
