@@ -1,0 +1,318 @@
+//! `spacepos status`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use spacepos_auth::jwt::TokenExpectations;
+use spacepos_auth::{Onboarding, OnboardingError, SessionStatus, Sessions};
+use spacepos_config::{StateOrigin, TerminalRecord};
+use spacepos_core::SystemClock;
+
+use crate::cli::StatusArgs;
+use crate::exit::CliError;
+use crate::node::Node;
+
+/// Short timeouts: `status` must answer quickly when the ERP is down.
+const STATUS_TIMEOUTS: (Duration, Duration) = (Duration::from_secs(3), Duration::from_secs(5));
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Status {
+    data_dir: String,
+    config_file: Option<String>,
+    instance_id: String,
+    /// `ok`, `created`, `migrated`, `restored-from-backup`, `reset-after-corruption`.
+    state: &'static str,
+    state_problem: Option<String>,
+    pub(crate) terminal: Option<TerminalStatus>,
+    erp: ErpStatus,
+    staff: StaffStatus,
+    spacefuel: SpaceFuelStatus,
+}
+
+impl Status {
+    /// One line on the ERP's reachability.
+    pub(crate) fn erp_summary(&self) -> String {
+        match &self.erp {
+            ErpStatus::NotChecked { reason } => format!("not checked ({reason})"),
+            ErpStatus::Reachable {
+                settings_changed: true,
+            } => "reachable; it changed this terminal's settings (stored)".into(),
+            ErpStatus::Reachable {
+                settings_changed: false,
+            } => "reachable; settings up to date".into(),
+            ErpStatus::Unreachable { error } => format!("UNREACHABLE: {error}"),
+            ErpStatus::ReonboardingNeeded { error } => format!("CREDENTIALS REFUSED: {error}"),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TerminalStatus {
+    client_id: String,
+    store_number: u32,
+    terminal_number: u32,
+    company: Option<String>,
+    pub(crate) api_endpoint: Option<String>,
+    amqp_url: Option<String>,
+    pub(crate) report_presence: bool,
+    pub(crate) presence_interval_seconds: u32,
+    onboarded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
+enum ErpStatus {
+    NotChecked { reason: String },
+    Reachable { settings_changed: bool },
+    Unreachable { error: String },
+    ReonboardingNeeded { error: String },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
+enum StaffStatus {
+    NotOnboarded,
+    NobodyLoggedIn,
+    LoggedIn {
+        store_staff_id: String,
+        expires_at: DateTime<Utc>,
+    },
+    Expired {
+        store_staff_id: String,
+        expired_at: DateTime<Utc>,
+        reason: String,
+    },
+    Unknown {
+        error: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpaceFuelStatus {
+    /// `blue`, `green`, or null (not installed, or unknown after a state reset).
+    active_slot: Option<String>,
+    active_version: Option<String>,
+    needs_rediscovery: bool,
+}
+
+pub(crate) async fn run(node: &Node, args: StatusArgs) -> Result<(), CliError> {
+    let status = collect(node, args.offline).await?;
+    if args.json {
+        super::print_json(&status)
+    } else {
+        print_text(&status);
+        Ok(())
+    }
+}
+
+pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliError> {
+    let mut record = node.record().await?;
+    // A bad configuration is reported whether or not the terminal is onboarded.
+    node.config(record.as_ref())?;
+    let loaded = node.load_state().await?;
+    let (state, state_problem) = match &loaded.origin {
+        StateOrigin::Loaded => ("ok", None),
+        StateOrigin::Created => ("created", None),
+        StateOrigin::Migrated { from } => {
+            ("migrated", Some(format!("migrated from schema {from}")))
+        }
+        StateOrigin::RestoredFromBackup { problem, .. } => {
+            ("restored-from-backup", Some(problem.clone()))
+        }
+        StateOrigin::ResetAfterCorruption { problem, .. } => {
+            ("reset-after-corruption", Some(problem.clone()))
+        }
+    };
+    let sf = &loaded.state.spacefuel;
+    let active_version = sf.active_slot.and_then(|s| match s {
+        spacepos_config::Slot::Blue => sf.blue.as_ref(),
+        spacepos_config::Slot::Green => sf.green.as_ref(),
+    });
+    let spacefuel = SpaceFuelStatus {
+        active_slot: sf.active_slot.map(|s| s.to_string()),
+        active_version: active_version.map(|r| r.version.clone()),
+        needs_rediscovery: loaded.state.reset_after_corruption.is_some()
+            && sf.active_slot.is_none(),
+    };
+
+    let mut erp = ErpStatus::NotChecked {
+        reason: "not onboarded".into(),
+    };
+    let mut staff = StaffStatus::NotOnboarded;
+    if let Some(rec) = record.clone() {
+        let config = node.config(Some(&rec))?;
+        let client = Arc::new(node.device_client(&config, &rec, Some(STATUS_TIMEOUTS))?);
+        erp = if offline {
+            ErpStatus::NotChecked {
+                reason: "--offline".into(),
+            }
+        } else {
+            let onboarding =
+                Onboarding::new(client.clone(), node.terminal.clone(), Arc::new(SystemClock));
+            match onboarding.refresh_settings().await {
+                Ok(r) => {
+                    let changed = r.changed;
+                    record = Some(r.record);
+                    ErpStatus::Reachable {
+                        settings_changed: changed,
+                    }
+                }
+                Err(OnboardingError::Remote(e)) if e.needs_reonboarding() => {
+                    ErpStatus::ReonboardingNeeded {
+                        error: e.to_string(),
+                    }
+                }
+                Err(OnboardingError::Remote(e)) => ErpStatus::Unreachable {
+                    error: e.to_string(),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let sessions = Sessions::new(
+            client,
+            node.credentials.clone(),
+            Arc::new(SystemClock),
+            TokenExpectations::for_store(rec.store_number),
+        );
+        staff = match sessions.current().await {
+            Ok(SessionStatus::None) => StaffStatus::NobodyLoggedIn,
+            Ok(SessionStatus::Active(s)) => StaffStatus::LoggedIn {
+                store_staff_id: s.store_staff_id,
+                expires_at: s.expires_at,
+            },
+            Ok(SessionStatus::Expired {
+                store_staff_id,
+                expired_at,
+                reason,
+            }) => StaffStatus::Expired {
+                store_staff_id,
+                expired_at,
+                reason,
+            },
+            Err(e) => StaffStatus::Unknown {
+                error: e.to_string(),
+            },
+        };
+    }
+
+    let terminal = match &record {
+        Some(rec) => Some(terminal_status(node, rec)?),
+        None => None,
+    };
+    Ok(Status {
+        data_dir: node.data_dir.display().to_string(),
+        config_file: node.config_file().map(|f| f.display().to_string()),
+        instance_id: loaded.state.instance_id.to_string(),
+        state,
+        state_problem,
+        terminal,
+        erp,
+        staff,
+        spacefuel,
+    })
+}
+
+fn terminal_status(node: &Node, rec: &TerminalRecord) -> Result<TerminalStatus, CliError> {
+    let config = node.config(Some(rec))?;
+    Ok(TerminalStatus {
+        client_id: rec.client_id.clone(),
+        store_number: rec.store_number,
+        terminal_number: rec.terminal_number,
+        company: rec
+            .company_information
+            .as_ref()
+            .and_then(|c| c.name.clone()),
+        api_endpoint: config.node.api_endpoint.as_ref().map(|u| u.to_string()),
+        amqp_url: config.node.amqp_url.as_ref().map(|u| u.redacted()),
+        report_presence: config.terminal.report_presence,
+        presence_interval_seconds: config.terminal.presence_interval_seconds,
+        onboarded_at: rec.onboarded_at,
+    })
+}
+
+fn print_text(s: &Status) {
+    let row = |k: &str, v: &str| println!("  {k:<16} {v}");
+    println!("Node");
+    row("data directory", &s.data_dir);
+    row("config file", s.config_file.as_deref().unwrap_or("none"));
+    row("instance id", &s.instance_id);
+    match &s.state_problem {
+        Some(p) => row("state.json", &format!("{} ({p})", s.state)),
+        None => row("state.json", s.state),
+    }
+    println!("Terminal");
+    match &s.terminal {
+        None => row(
+            "onboarded",
+            "no: run `spacepos onboard --code <CODE> --api <URL>`",
+        ),
+        Some(t) => {
+            row(
+                "onboarded",
+                &format!(
+                    "{} (store {}, terminal {})",
+                    t.client_id, t.store_number, t.terminal_number
+                ),
+            );
+            if let Some(c) = &t.company {
+                row("company", c);
+            }
+            row("ERP", t.api_endpoint.as_deref().unwrap_or("not set"));
+            row("broker", t.amqp_url.as_deref().unwrap_or("not set"));
+            let presence = if t.report_presence {
+                format!("on, every {} s", t.presence_interval_seconds)
+            } else {
+                "off".to_owned()
+            };
+            row("presence", &presence);
+        }
+    }
+    row("ERP status", &s.erp_summary());
+    println!("Staff");
+    let staff = match &s.staff {
+        StaffStatus::NotOnboarded => "-".to_owned(),
+        StaffStatus::NobodyLoggedIn => "nobody logged in".to_owned(),
+        StaffStatus::LoggedIn {
+            store_staff_id,
+            expires_at,
+        } => {
+            format!(
+                "{store_staff_id}, session valid until {}",
+                expires_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
+        StaffStatus::Expired {
+            store_staff_id,
+            expired_at,
+            reason,
+        } => format!(
+            "{store_staff_id}: session expired at {} and could not be refreshed ({reason})",
+            expired_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+        StaffStatus::Unknown { error } => format!("unknown: {error}"),
+    };
+    row("session", &staff);
+    println!("SpaceFuel");
+    let slot = match (&s.spacefuel.active_slot, &s.spacefuel.active_version) {
+        (Some(slot), Some(v)) => format!("{slot} ({v})"),
+        (Some(slot), None) => slot.clone(),
+        (None, _) if s.spacefuel.needs_rediscovery => {
+            "unknown: state was reset; SpaceFuel will rediscover it".into()
+        }
+        (None, _) => "not installed".into(),
+    };
+    row("active slot", &slot);
+}

@@ -1,0 +1,36 @@
+# The one entry point for everyday tasks; CI (.ci/run) runs the same commands.
+# Install just with `cargo install just --locked`, or run the commands by hand.
+
+default:
+    @just --list
+
+# Watch a terminal onboard against the built-in ERP simulator.
+demo:
+    cargo run -p spacepos -- demo
+
+# The whole test suite (starts RabbitMQ if needed).
+test *ARGS:
+    scripts/test {{ARGS}}
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# The dependency rule of ARCHITECTURE.md, two ways.
+arch:
+    cargo test -p spacepos-arch
+    cargo deny check bans licenses sources
+
+# Type-check the Windows code (needs the x86_64-pc-windows-gnu target and mingw).
+windows:
+    cargo check --target x86_64-pc-windows-gnu $(sed 's/^/-p /' .ci/windows-packages)
+
+# Everything CI runs.
+ci:
+    bash .ci/run
