@@ -8,14 +8,18 @@
 //! and what is allowed ([`ConfigLoader`], [`ConfigError`]). Also owns the
 //! `state.json` schema and its migrations ([`State`], [`decode_state`]).
 //!
-//! Ports declared here: [`StateStore`] (load/save `state.json`) and
-//! [`TerminalConfigStore`] (the ERP-assigned record). `spacepos-fs` implements both.
+//! Ports declared here: [`StateStore`] (load/save `state.json`),
+//! [`TerminalConfigStore`] (the ERP-assigned record) and [`ConfigStateStore`]
+//! (`config_state`: runtime facts every process of the node may read).
+//! `spacepos-fs` implements the first two, `spacepos-sqlite` the third.
 
+mod config_state;
 mod load;
 mod model;
 mod state;
 mod terminal;
 
+pub use config_state::{ConfigStateError, ConfigStateStore, keys};
 pub use load::{
     ConfigError, ConfigLoader, ConfigSource, NON_CONFIG_ENV_VARS, Problem, redacted_text,
     redacted_view,
@@ -33,5 +37,7 @@ pub use terminal::{
     TerminalStoreError,
 };
 
+#[cfg(any(test, feature = "mocks"))]
+pub use config_state::MockConfigStateStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use terminal::MockTerminalConfigStore;
