@@ -25,6 +25,9 @@ pub struct ErpHttpConfig {
     pub connect_timeout: Duration,
     /// Contract: 30 s for the whole request.
     pub request_timeout: Duration,
+    /// Seed pages and downloads have no whole-request limit but must make
+    /// progress: at most this long between two reads.
+    pub progress_timeout: Duration,
 }
 
 impl ErpHttpConfig {
@@ -36,6 +39,7 @@ impl ErpHttpConfig {
             terminal: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            progress_timeout: Duration::from_secs(30),
         }
     }
 
@@ -73,7 +77,12 @@ pub struct ErpHttpClient {
     host: String,
     device_headers: Option<HeaderMap>,
     request_timeout: Duration,
+    progress_timeout: Duration,
 }
+
+/// Upper bound of a long transfer (a seed page, a download) that keeps making
+/// progress: generous, but not forever.
+pub(crate) const LONG_TRANSFER_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 impl ErpHttpClient {
     pub fn new(config: ErpHttpConfig) -> Result<Self, ErpHttpError> {
@@ -89,6 +98,7 @@ impl ErpHttpClient {
             .user_agent(user_agent)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            .read_timeout(config.progress_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ErpHttpError::Build(e.to_string()))?;
@@ -108,6 +118,7 @@ impl ErpHttpClient {
             host,
             device_headers,
             request_timeout: config.request_timeout,
+            progress_timeout: config.progress_timeout,
         })
     }
 
@@ -119,6 +130,33 @@ impl ErpHttpClient {
     pub(crate) fn url(&self, path: &str) -> Url {
         // `path` is relative ("api/pos/..."); the base ends with '/'.
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// The URL of `segments` below the base, each percent-encoded as one segment.
+    pub(crate) fn url_of(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// A device request to `segments`.
+    pub(crate) fn device_to(
+        &self,
+        method: Method,
+        segments: &[&str],
+    ) -> Result<RequestBuilder, RemoteError> {
+        let headers = self
+            .device_headers
+            .clone()
+            .ok_or_else(|| RemoteError::Unauthorized {
+                host: self.host.clone(),
+            })?;
+        Ok(self
+            .http
+            .request(method, self.url_of(segments))
+            .headers(headers))
     }
 
     /// A request without device headers (onboarding only).
@@ -208,10 +246,13 @@ impl ErpHttpClient {
     pub(crate) fn transport_error(&self, e: &reqwest::Error) -> RemoteError {
         let host = self.host.clone();
         if e.is_timeout() {
-            return RemoteError::Timeout {
-                host,
-                after: self.request_timeout,
+            // A whole-request timeout, or no progress for `progress_timeout` on a long transfer.
+            let after = if e.is_body() || e.is_decode() {
+                self.progress_timeout
+            } else {
+                self.request_timeout
             };
+            return RemoteError::Timeout { host, after };
         }
         RemoteError::Unreachable {
             host,

@@ -51,6 +51,18 @@ pub(crate) enum Command {
     /// End the staff session on this terminal.
     Logout,
 
+    /// Run the node: seed and catch up datasets, consume events, push queued
+    /// operations, until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+
+    /// Seed the datasets from the ERP (or catch them up), with progress. A seed
+    /// that was interrupted resumes where it stopped.
+    Seed(SeedArgs),
+
+    /// Queue an operation for the ERP, list the queue, or retry a parked operation.
+    #[command(subcommand)]
+    Ops(OpsCommand),
+
     /// Run the ERP simulator: the fake ERP as a standalone HTTP server with demo data.
     ErpSim(ErpSimArgs),
 
@@ -129,4 +141,92 @@ pub(crate) struct DemoArgs {
     /// Keep the temporary data directory and print its path.
     #[arg(long)]
     pub(crate) keep: bool,
+
+    /// Do not use RabbitMQ even if one answers on 127.0.0.1:5672: the live
+    /// change then comes through the ERP's changes endpoint.
+    #[arg(long)]
+    pub(crate) no_bus: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Do not connect to the event bus even if one is configured (datasets are
+    /// then caught up every ingest_frequency).
+    #[arg(long)]
+    pub(crate) no_bus: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SeedArgs {
+    /// Only this dataset (e.g. products).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) dataset: Option<String>,
+
+    /// Print the result as JSON (no progress bars).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OpsCommand {
+    /// Queue an operation; prints its id. Durable when this returns: it reaches
+    /// the ERP exactly once, in order, even if the ERP is down now.
+    Submit(OpsSubmitArgs),
+    /// List the queue, oldest first (the last --limit entries).
+    List(OpsListArgs),
+    /// Queue a parked (rejected) operation again, with the same id.
+    Retry {
+        /// The operation id.
+        id: uuid::Uuid,
+        /// Print the operation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OpsSubmitArgs {
+    /// The operation type, e.g. sale.completed.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) r#type: String,
+
+    /// The staff member who made it (storeStaffId, e.g. S-0042).
+    #[arg(long, value_name = "ID")]
+    pub(crate) staff: Option<String>,
+
+    /// A JSON object file with the operation's payload, or - for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub(crate) payload: PathBuf,
+
+    /// The operation id (idempotency key); submitting the same id and content
+    /// again queues nothing new. Default: a new UUID.
+    #[arg(long, value_name = "UUID")]
+    pub(crate) id: Option<uuid::Uuid>,
+
+    /// When it happened (RFC 3339). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Print the queued operation as JSON instead of its id.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OpsListArgs {
+    /// Only operations in this state.
+    #[arg(long, value_parser = parse_state)]
+    pub(crate) state: Option<spacepos_sync::OperationState>,
+
+    /// At most this many (the newest).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_state(s: &str) -> Result<spacepos_sync::OperationState, String> {
+    s.parse()
 }

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     };
     let (stderr_level, log_dir) = match &cli.command {
         Command::ErpSim(_) => (LevelFilter::INFO, None),
+        Command::Run(_) => (LevelFilter::INFO, Some(node.log_dir())),
         _ => (LevelFilter::WARN, Some(node.log_dir())),
     };
     let _log = logging::init(stderr_level, log_dir.as_deref());
@@ -92,6 +93,9 @@ async fn run(
         Command::Status(args) => cmd::status::run(node, args).await,
         Command::Login(args) => cmd::login::run(node, args).await,
         Command::Logout => cmd::login::logout(node).await,
+        Command::Seed(args) => cmd::seed::run(node, args).await,
+        Command::Ops(c) => cmd::ops::run(node, c).await,
+        Command::Run(args) => cmd::run::run(node, args).await,
         Command::ErpSim(args) => cmd::erp_sim::run(args).await,
         Command::Demo(args) => match demo_dir {
             Some(dir) => cmd::demo::run(args, dir).await,

@@ -18,6 +18,8 @@ use crate::platform;
 
 /// Name of the optional config file inside the data directory.
 pub(crate) const CONFIG_FILE: &str = "spacepos.toml";
+/// Name of the shared local store (datasets, outbox) inside the data directory.
+pub(crate) const DB_FILE: &str = "spacepos.db";
 
 /// Where configuration comes from besides the built-in defaults.
 #[derive(Debug, Clone)]
@@ -61,6 +63,27 @@ impl Node {
             data_dir,
             sources,
         }
+    }
+
+    pub(crate) fn store_path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+
+    /// The shared local store, opened (and migrated) on first use.
+    pub(crate) async fn store(&self) -> Result<spacepos_sqlite::SqliteStore, CliError> {
+        spacepos_sqlite::SqliteStore::open(self.data_dir.join(DB_FILE))
+            .await
+            .map_err(|e| CliError::new(Kind::Storage, e.to_string()))
+    }
+
+    /// The record of an onboarded terminal, or the error that says how to onboard.
+    pub(crate) async fn require_record(&self) -> Result<TerminalRecord, CliError> {
+        self.record().await?.ok_or_else(|| {
+            CliError::new(
+                Kind::NotOnboarded,
+                "this terminal is not onboarded yet: run `spacepos onboard --code <CODE> --api <URL>`",
+            )
+        })
     }
 
     pub(crate) fn log_dir(&self) -> PathBuf {

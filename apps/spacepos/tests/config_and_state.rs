@@ -124,17 +124,47 @@ fn help_lists_exit_codes_and_usage_errors_exit_2() {
 }
 
 #[test]
-fn the_demo_onboards_and_exits_zero() {
+fn the_demo_onboards_seeds_pushes_and_applies_a_live_event_through_rabbitmq() {
     let node = Node::new();
     let run = node.run(&["demo"]);
     run.ok();
     assert!(
-        run.stdout.contains("[3/6] Onboarded with code"),
+        run.stdout.contains("[3/9] Onboarded with code"),
         "{}",
         run.stdout
     );
     assert!(
         run.stdout.contains("still verifies offline"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("[7/9] Seeded 5 datasets"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("3 done, 0 parked; the ERP holds 3 operations"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("through RabbitMQ"),
+        "RabbitMQ runs on this machine for the tests: {}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
+
+#[test]
+fn the_demo_without_a_broker_catches_up_through_changes() {
+    let node = Node::new();
+    let run = node.run(&["demo", "--no-bus"]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains("came through GET /api/pos/datasets/prices/changes"),
         "{}",
         run.stdout
     );

@@ -12,4 +12,5 @@
 //! The fake ERP server lives in its own crate, `spacepos-fake-erp`.
 
 pub mod fakes;
+pub mod rabbitmq;
 pub mod suites;

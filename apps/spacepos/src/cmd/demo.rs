@@ -1,15 +1,38 @@
 //! `spacepos demo`: a terminal onboards against the built-in ERP simulator, step by step.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use spacepos_amqp::{ErpBusClient, WireDecoder};
 use spacepos_auth::SessionStatus;
-use spacepos_core::Secret;
-use spacepos_fake_erp::{FakeErp, FakeErpConfig, Route};
+use spacepos_config::TerminalRecord;
+use spacepos_core::{RedactedUrl, Secret, SystemClock};
+use spacepos_fake_erp::{EntityChange, FakeErp, FakeErpConfig, Route};
+use spacepos_sync::{
+    DatasetSync, DeviceGate, EventSubscriber, Inbox, LocalStore, NewOperation, Outbox, Seeder,
+    SendTimers, Sender,
+};
+use tokio_util::sync::CancellationToken;
 use url::Url;
+use uuid::Uuid;
+
+/// The broker the demo uses when it answers.
+const LOCAL_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+async fn rabbitmq_on_loopback() -> bool {
+    let connect = tokio::net::TcpStream::connect("127.0.0.1:5672");
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), connect).await,
+        Ok(Ok(_))
+    )
+}
 
 use crate::cli::DemoArgs;
 use crate::exit::{CliError, Kind};
 use crate::node::Node;
 
-const STEPS: usize = 6;
+const STEPS: usize = 9;
 
 fn step(n: usize, text: impl AsRef<str>) {
     println!("[{n}/{STEPS}] {}", text.as_ref());
@@ -22,7 +45,10 @@ fn detail(text: impl AsRef<str>) {
 pub(crate) async fn run(args: DemoArgs, data_dir: &tempfile::TempDir) -> Result<(), CliError> {
     println!("SpacePOS demo: a terminal onboards against the built-in ERP simulator.\n");
 
-    let config = FakeErpConfig::demo();
+    // Live events go through RabbitMQ when one answers on loopback.
+    let broker = !args.no_bus && rabbitmq_on_loopback().await;
+    let mut config = FakeErpConfig::demo();
+    config.amqp_url = broker.then(|| LOCAL_AMQP.to_owned());
     let erp = FakeErp::start(config.clone()).await.map_err(|e| {
         CliError::new(
             Kind::Internal,
@@ -164,6 +190,8 @@ async fn steps(
         }
     }
 
+    sync_steps(erp, &node, &record).await?;
+
     let device_calls: Vec<_> = erp
         .requests()
         .into_iter()
@@ -201,4 +229,172 @@ fn mode_of(path: &std::path::Path) -> String {
         let _ = path;
         "protected by the data directory's ACL".to_owned()
     }
+}
+
+/// Steps 7-9: seed, push queued sales, apply a live change.
+async fn sync_steps(erp: &FakeErp, node: &Node, record: &TerminalRecord) -> Result<(), CliError> {
+    let config = node.config(Some(record))?;
+    let client = Arc::new(node.device_client(&config, record, None)?);
+    let store = Arc::new(node.store().await?);
+    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+
+    let seeder = Seeder::new(client.clone(), store.clone());
+    let results = seeder
+        .sync_all(None, &|_| {})
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut total = 0;
+    for (dataset, _) in &results {
+        total += store
+            .checkpoint(dataset)
+            .await
+            .map_err(|e| internal(&e))?
+            .entities;
+    }
+    step(
+        7,
+        format!(
+            "Seeded {} datasets from snapshots: {total} entities in {}",
+            results.len(),
+            node.store_path().display()
+        ),
+    );
+
+    let sales: Vec<NewOperation> = (1..=3)
+        .map(|n| NewOperation {
+            id: Uuid::new_v4(),
+            destination: spacepos_sync::Destination::ErpOperations,
+            kind: "sale.completed".into(),
+            occurred_at: Utc::now(),
+            store_staff_id: Some("S-0042".into()),
+            payload: serde_json::json!({"receiptNumber": format!("12-3-{n:06}"), "totalMinor": 250 * n, "currency": "GBP"}),
+        })
+        .collect();
+    store.enqueue(&sales).await.map_err(|e| internal(&e))?;
+    let sender = Sender::to_erp(
+        store.clone(),
+        client.clone(),
+        DeviceGate::new(),
+        Arc::new(SystemClock),
+        SendTimers {
+            every: Duration::from_secs(5),
+            retry: Duration::from_secs(60),
+        },
+    );
+    let report = sender.drain().await.map_err(|e| internal(&e))?;
+    step(
+        8,
+        format!(
+            "Queued 3 sales in the outbox and pushed them: {} done, {} parked; the ERP holds {} operations",
+            report.done,
+            report.parked,
+            erp.accepted_count()
+        ),
+    );
+
+    // A price changes at the ERP.
+    let price = store
+        .entities("prices", None, 1)
+        .await
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::new(Kind::Internal, "the demo has no prices"))?;
+    let mut data = price.data.clone();
+    data["priceMinor"] = serde_json::json!(data["priceMinor"].as_i64().unwrap_or(100) + 10);
+    let sequence = erp
+        .mutate(
+            "prices",
+            vec![EntityChange::Upsert {
+                id: price.id.clone(),
+                data,
+            }],
+        )
+        .map_err(|e| internal(&e))?;
+    let how = match &config.node.amqp_url {
+        Some(url) => {
+            live_event(
+                erp,
+                node,
+                store.clone(),
+                url,
+                &record.client_id,
+                &config.node.exchange,
+                sequence,
+            )
+            .await?
+        }
+        None => {
+            let r = seeder
+                .sync_dataset("prices", None, &|_| {})
+                .await
+                .map_err(|e| internal(&e))?;
+            if !matches!(r, DatasetSync::CaughtUp { .. }) {
+                return Err(CliError::new(
+                    Kind::Internal,
+                    format!("the catch-up did not happen: {r:?}"),
+                ));
+            }
+            "RabbitMQ is not reachable on 127.0.0.1:5672, so it came through GET /api/pos/datasets/prices/changes".to_owned()
+        }
+    };
+    let now = store
+        .entity("prices", &price.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let version = now.map(|e| e.version).unwrap_or(0);
+    step(
+        9,
+        format!(
+            "The ERP changed price {} (sequence {sequence}); version {} -> {version} here: {how}",
+            price.id, price.version
+        ),
+    );
+    Ok(())
+}
+
+/// Publish the change as the ERP does and let the terminal's inbox apply it.
+async fn live_event(
+    erp: &FakeErp,
+    node: &Node,
+    store: Arc<spacepos_sqlite::SqliteStore>,
+    url: &RedactedUrl,
+    client_id: &str,
+    exchange: &str,
+    sequence: u64,
+) -> Result<String, CliError> {
+    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+    let record = node.require_record().await?;
+    let config = node.config(Some(&record))?;
+    let bus = super::run::Bus::start(&config, &record)?
+        .ok_or_else(|| CliError::new(Kind::Internal, "no bus"))?;
+    let result = async {
+        bus.subscriber.wait_connected(Duration::from_secs(10)).await.map_err(|e| internal(&e))?;
+        let event = erp.dataset_changed_event("prices", sequence).map_err(|e| internal(&e))?;
+        let body = serde_json::to_vec(&event).map_err(|e| internal(&e))?;
+        let publisher = ErpBusClient::connect(url, exchange).await.map_err(|e| internal(&e))?;
+        publisher
+            .publish("DatasetChangedIntegrationEvent", &event.id.to_string(), &body)
+            .await
+            .map_err(|e| internal(&e))?;
+        let subscriber: Arc<dyn EventSubscriber> = bus.subscriber.clone();
+        let mut inbox = Inbox::new(subscriber.clone(), Arc::new(WireDecoder), store.clone());
+        let token = CancellationToken::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while store.checkpoint("prices").await.map_err(|e| internal(&e))?.last_sequence < Some(sequence) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(CliError::new(Kind::Internal, "the live event did not arrive within 15 s"));
+            }
+            let deliveries = subscriber.receive(100, Duration::from_millis(50)).await.map_err(|e| internal(&e))?;
+            inbox.process(deliveries, &token).await;
+        }
+        Ok::<_, CliError>((publisher, format!("it arrived as a DatasetChangedIntegrationEvent through RabbitMQ ({}) and was applied", url)))
+    }
+    .await;
+    bus.close().await;
+    let (publisher, how) = result?;
+    // The demo's terminal is gone with its temporary directory: so are its queues.
+    publisher.delete_terminal_queues(client_id).await.ok();
+    publisher.close().await;
+    Ok(how)
 }

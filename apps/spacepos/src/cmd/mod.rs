@@ -6,6 +6,9 @@ pub(crate) mod demo;
 pub(crate) mod erp_sim;
 pub(crate) mod login;
 pub(crate) mod onboard;
+pub(crate) mod ops;
+pub(crate) mod run;
+pub(crate) mod seed;
 pub(crate) mod status;
 
 /// Print `value` as pretty JSON on stdout.

@@ -29,10 +29,18 @@ use spacepos_config::{
     TerminalStoreError,
 };
 
+pub mod config_state;
 pub mod credential_store;
 pub mod erp;
+pub mod erp_sync;
+pub mod event_bus;
+pub mod local_store;
+pub mod outbox;
+pub mod reopen;
 pub mod state_store;
 pub mod terminal_config_store;
+
+pub use reopen::Reopen;
 
 /// A store plus something that must live as long as it (a temporary
 /// directory), so that a suite factory can return both. It implements the
