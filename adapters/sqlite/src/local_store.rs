@@ -279,7 +279,7 @@ impl SqliteStore {
                 .bind(&page.dataset)
                 .execute(&mut *tx)
                 .await?;
-                tracing::info!(
+                tracing::debug!(
                     dataset = %page.dataset,
                     as_of,
                     pages,

@@ -9,8 +9,8 @@ use spacepos_config::{ConfigStateStore, keys};
 use spacepos_core::Clock;
 use spacepos_sync::{
     BusEventHandler, DatasetApi, DeviceGate, DrainReport, EventDecoder, EventPublisher,
-    EventSubscriber, Inbox, LocalStore, OperationsApi, Outbox, SeedProgress, Seeder, SendTimers,
-    Sender, jittered,
+    EventSubscriber, Inbox, InboxProgress, LocalStore, OperationsApi, Outbox, SeedProgress, Seeder,
+    SendTimers, Sender, jittered,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -161,17 +161,13 @@ impl Runtime {
                 if let Some(handler) = bus.handler.clone() {
                     inbox = inbox.with_handler(handler);
                 }
+                let (tx, rx) = watch::channel(InboxProgress::default());
+                inbox = inbox.with_progress(tx);
                 let token = shutdown.clone();
-                let health = health.clone();
+                let recorder = tokio::spawn(record_inbox(health.clone(), rx, token.clone()));
                 loops.spawn(async move {
-                    let stats = inbox.run(token).await;
-                    health
-                        .put(
-                            keys::BUS,
-                            &json!({"at": Utc::now().to_rfc3339(), "connected": false, "error": "stopped",
-                                    "applied": stats.applied, "deadLettered": stats.dead_lettered}),
-                        )
-                        .await;
+                    inbox.run(token).await;
+                    let _ = recorder.await;
                     "consume"
                 });
             }
@@ -186,8 +182,9 @@ impl Runtime {
                 shutdown.clone(),
                 self.settings,
             );
+            let store = self.ports.store.clone();
             loops.spawn(async move {
-                ingest_loop(seeder, gap_rx, health, gate, settings, token).await;
+                ingest_loop(seeder, store, gap_rx, health, gate, settings, token).await;
                 "ingest"
             });
         }
@@ -274,29 +271,75 @@ async fn record_drains(
     }
 }
 
+/// Write the consume loop's progress to `config_state`: the bus connection
+/// when it changes, the last event applied at most once a second.
+async fn record_inbox(
+    health: Health,
+    mut progress: watch::Receiver<InboxProgress>,
+    shutdown: CancellationToken,
+) {
+    let mut written = InboxProgress::default();
+    let mut first = true;
+    loop {
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            changed = progress.changed() => changed.is_err(),
+        };
+        let now = progress.borrow_and_update().clone();
+        if first || now.connected != written.connected || now.error != written.error || stop {
+            let bus = json!({"at": Utc::now().to_rfc3339(), "connected": now.connected && !stop,
+                             "error": if stop { Some("stopped".to_owned()) } else { now.error.clone() },
+                             "applied": now.stats.applied, "deadLettered": now.stats.dead_lettered});
+            health.put(keys::BUS, &bus).await;
+        }
+        if now.last_event_applied_at != written.last_event_applied_at
+            && let Some(at) = now.last_event_applied_at
+        {
+            health
+                .put(keys::LAST_EVENT_APPLIED_AT, &json!(at.to_rfc3339()))
+                .await;
+        }
+        written = now;
+        first = false;
+        if stop {
+            return;
+        }
+        // At most one write a second while events stream in.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Event ids are kept this long for deduplication; older replays are still
+/// recognised by their sequence.
+const INBOX_KEEP: chrono::Duration = chrono::Duration::days(7);
+const INBOX_PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 /// Seed or catch up every dataset at `ingest_every`, and the datasets the
 /// consumer reports gaps for at once.
 async fn ingest_loop(
     seeder: Seeder,
+    store: Arc<dyn LocalStore>,
     mut gaps: mpsc::UnboundedReceiver<String>,
     health: Health,
     gate: DeviceGate,
     settings: RuntimeSettings,
     shutdown: CancellationToken,
 ) {
-    let log_progress = |p: SeedProgress| {
-        if let SeedProgress::Completed {
-            dataset,
-            entities,
-            as_of_sequence,
-        } = p
-        {
-            info!(%dataset, entities, sequence = as_of_sequence, "dataset seeded");
-        }
-    };
+    // The seeder logs each completed snapshot itself.
+    let log_progress = |_: SeedProgress| {};
     let mut pending_gaps: BTreeSet<String> = BTreeSet::new();
     let mut failing = false;
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
+        if pruned_at.is_none_or(|at| at.elapsed() >= INBOX_PRUNE_EVERY) {
+            let cutoff = Utc::now() - INBOX_KEEP;
+            match store.prune_inbox(cutoff).await {
+                Ok(n) if n > 0 => info!(event_ids = n, "forgot event ids older than 7 days"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "could not prune the inbox; trying again tomorrow"),
+            }
+            pruned_at = Some(tokio::time::Instant::now());
+        }
         if gate.is_closed() {
             shutdown.cancelled().await;
             return;

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -39,6 +40,18 @@ pub struct InboxStats {
     pub dead_lettered: u64,
 }
 
+/// What the consume loop has done so far, published after every batch and
+/// every change of connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxProgress {
+    pub stats: InboxStats,
+    /// Whether the last `receive` reached the bus.
+    pub connected: bool,
+    /// The last bus error, while disconnected.
+    pub error: Option<String>,
+    pub last_event_applied_at: Option<DateTime<Utc>>,
+}
+
 /// The consume loop.
 pub struct Inbox {
     bus: Arc<dyn EventSubscriber>,
@@ -50,6 +63,8 @@ pub struct Inbox {
     batch: usize,
     linger: Duration,
     stats: InboxStats,
+    progress: Option<watch::Sender<InboxProgress>>,
+    last_event_applied_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -86,6 +101,8 @@ impl Inbox {
             batch: BATCH,
             linger: LINGER,
             stats: InboxStats::default(),
+            progress: None,
+            last_event_applied_at: None,
         }
     }
 
@@ -99,6 +116,28 @@ impl Inbox {
     pub fn with_gap_reports(mut self, gaps: mpsc::UnboundedSender<String>) -> Self {
         self.gaps = Some(gaps);
         self
+    }
+
+    /// Where to publish [`InboxProgress`] (for status screens).
+    pub fn with_progress(mut self, progress: watch::Sender<InboxProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn publish(&self, connected: bool, error: Option<String>) {
+        if let Some(tx) = &self.progress {
+            let next = InboxProgress {
+                stats: self.stats,
+                connected,
+                error,
+                last_event_applied_at: self.last_event_applied_at,
+            };
+            tx.send_if_modified(|current| {
+                let changed = *current != next;
+                *current = next;
+                changed
+            });
+        }
     }
 
     pub fn with_batch(mut self, batch: usize, linger: Duration) -> Self {
@@ -127,9 +166,14 @@ impl Inbox {
                         outage = false;
                     }
                     if deliveries.is_empty() {
+                        self.publish(true, None);
                         continue;
                     }
                     let report = self.process(deliveries, &shutdown).await;
+                    if report.applied_any {
+                        self.last_event_applied_at = Some(Utc::now());
+                    }
+                    self.publish(true, None);
                     if let Some(tx) = &self.gaps {
                         for dataset in report.gaps {
                             let _ = tx.send(dataset);
@@ -138,6 +182,7 @@ impl Inbox {
                 }
                 Err(BusError::Refused { host, detail }) => {
                     error!(%host, %detail, "the event bus refused this terminal; events are not consumed until restart");
+                    self.publish(false, Some(format!("refused by {host}: {detail}")));
                     shutdown.cancelled().await;
                     break;
                 }
@@ -146,6 +191,7 @@ impl Inbox {
                         warn!(error = %e, "event bus unavailable; events will be caught up when it is back");
                         outage = true;
                     }
+                    self.publish(false, Some(e.to_string()));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(self.linger.max(Duration::from_millis(200))) => {}

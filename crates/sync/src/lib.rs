@@ -24,7 +24,7 @@ mod seed;
 mod send;
 
 pub use bus_event::{BusEvent, BusEventHandler, EventDecoder, HandleError, Undecodable};
-pub use inbox::{BATCH, BatchReport, Inbox, InboxStats, LINGER};
+pub use inbox::{BATCH, BatchReport, Inbox, InboxProgress, InboxStats, LINGER};
 pub use model::{
     Change, ChangesPage, Checkpoint, DatasetEvent, DatasetInfo, Destination, Entity, EventOutcome,
     NewOperation, OperationOutcome, OperationResult, OperationState, OutboxStats, QueuedOperation,

@@ -30,6 +30,41 @@ pub(crate) struct Status {
     erp: ErpStatus,
     staff: StaffStatus,
     spacefuel: SpaceFuelStatus,
+    /// The local store: `None` before the node first ran, seeded or queued anything.
+    store: Option<StoreStatus>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreStatus {
+    path: String,
+    outbox: OutboxStatus,
+    datasets: Vec<DatasetStatus>,
+    /// What `spacepos run` last recorded (it may not be running now).
+    last_send: Option<serde_json::Value>,
+    last_ingest: Option<serde_json::Value>,
+    bus: Option<serde_json::Value>,
+    last_event_applied_at: Option<serde_json::Value>,
+    reonboarding_needed: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutboxStatus {
+    pending: u64,
+    oldest_pending_age_seconds: Option<i64>,
+    parked: u64,
+    done: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasetStatus {
+    name: String,
+    entities: u64,
+    sequence: Option<u64>,
+    snapshot_in_progress: bool,
+    last_applied_at: Option<DateTime<Utc>>,
 }
 
 impl Status {
@@ -212,6 +247,7 @@ pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliErr
         Some(rec) => Some(terminal_status(node, rec)?),
         None => None,
     };
+    let store = store_status(node).await?;
     Ok(Status {
         data_dir: node.data_dir.display().to_string(),
         config_file: node.config_file().map(|f| f.display().to_string()),
@@ -222,7 +258,78 @@ pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliErr
         erp,
         staff,
         spacefuel,
+        store,
     })
+}
+
+async fn store_status(node: &Node) -> Result<Option<StoreStatus>, CliError> {
+    use spacepos_config::{ConfigStateStore, keys};
+    use spacepos_sync::{LocalStore, Outbox};
+    if !node.store_path().exists() {
+        return Ok(None);
+    }
+    let store = node.store().await?;
+    let storage =
+        |e: &dyn std::fmt::Display| CliError::new(crate::exit::Kind::Storage, e.to_string());
+    let stats = store.stats().await.map_err(|e| storage(&e))?;
+    let datasets = store
+        .checkpoints()
+        .await
+        .map_err(|e| storage(&e))?
+        .into_iter()
+        .map(|c| DatasetStatus {
+            name: c.dataset,
+            entities: c.entities,
+            sequence: c.last_sequence,
+            snapshot_in_progress: c.snapshot.is_some(),
+            last_applied_at: c.last_applied_at,
+        })
+        .collect();
+    let facts = store.all().await.map_err(|e| storage(&e))?;
+    Ok(Some(StoreStatus {
+        path: node.store_path().display().to_string(),
+        outbox: OutboxStatus {
+            pending: stats.pending,
+            oldest_pending_age_seconds: stats
+                .oldest_pending_created_at
+                .map(|t| (Utc::now() - t).num_seconds().max(0)),
+            parked: stats.parked,
+            done: stats.done,
+        },
+        datasets,
+        last_send: facts.get(keys::LAST_SEND).cloned(),
+        last_ingest: facts.get(keys::LAST_INGEST).cloned(),
+        bus: facts.get(keys::BUS).cloned(),
+        last_event_applied_at: facts.get(keys::LAST_EVENT_APPLIED_AT).cloned(),
+        reonboarding_needed: facts
+            .get(keys::REONBOARDING_NEEDED)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+    }))
+}
+
+/// "5 s ago (ok)" / "2 min ago: <error>" from a recorded loop outcome.
+fn outcome(v: &serde_json::Value) -> String {
+    let at = v["at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let when = at
+        .map(|t| format!("{} ago", age((Utc::now() - t).num_seconds())))
+        .unwrap_or_else(|| "?".into());
+    match v["error"].as_str() {
+        Some(e) => format!("{when}: {e}"),
+        None => format!("{when} (ok)"),
+    }
+}
+
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
 }
 
 fn terminal_status(node: &Node, rec: &TerminalRecord) -> Result<TerminalStatus, CliError> {
@@ -315,4 +422,75 @@ fn print_text(s: &Status) {
         (None, _) => "not installed".into(),
     };
     row("active slot", &slot);
+    println!("Sync");
+    let Some(st) = &s.store else {
+        row(
+            "local store",
+            "none yet: `spacepos run` or `spacepos seed` creates it",
+        );
+        return;
+    };
+    if st.reonboarding_needed {
+        row(
+            "ERP",
+            "CREDENTIALS REFUSED during the last run: re-onboarding needed",
+        );
+    }
+    let oldest = st
+        .outbox
+        .oldest_pending_age_seconds
+        .map(|s| format!(", oldest {}", age(s)))
+        .unwrap_or_default();
+    row(
+        "queue",
+        &format!(
+            "{} pending{oldest}; {} parked; {} done",
+            st.outbox.pending, st.outbox.parked, st.outbox.done
+        ),
+    );
+    if st.outbox.parked > 0 {
+        row(
+            "",
+            "parked operations need a look: `spacepos ops list --state parked`",
+        );
+    }
+    row(
+        "last push",
+        &st.last_send
+            .as_ref()
+            .map(outcome)
+            .unwrap_or_else(|| "never".into()),
+    );
+    row(
+        "last pull",
+        &st.last_ingest
+            .as_ref()
+            .map(outcome)
+            .unwrap_or_else(|| "never".into()),
+    );
+    let bus = match &st.bus {
+        Some(b) if b["connected"].as_bool() == Some(true) => "connected".to_owned(),
+        Some(b) => format!("not connected: {}", b["error"].as_str().unwrap_or("?")),
+        None => "never connected".to_owned(),
+    };
+    row("event bus", &bus);
+    row(
+        "last event",
+        st.last_event_applied_at
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .unwrap_or("none applied yet"),
+    );
+    for d in &st.datasets {
+        let seq = d
+            .sequence
+            .map(|s| format!("sequence {s}"))
+            .unwrap_or_else(|| "not seeded".into());
+        let snap = if d.snapshot_in_progress {
+            ", snapshot in progress"
+        } else {
+            ""
+        };
+        println!("    {:<16} {:>9} entities, {seq}{snap}", d.name, d.entities);
+    }
 }
