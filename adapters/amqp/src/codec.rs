@@ -35,6 +35,14 @@ impl EventDecoder for WireDecoder {
                         "a DatasetChangedIntegrationEvent with Sequence 0".into(),
                     ));
                 }
+                // The ERP is .NET: sequences and versions are `long`; beyond that is not a real event.
+                let limit = i64::MAX as u64;
+                if e.sequence > limit || e.items.iter().any(|i| i.version > limit) {
+                    return Err(Undecodable(
+                        "a DatasetChangedIntegrationEvent with a Sequence or Version beyond a 64-bit signed integer"
+                            .into(),
+                    ));
+                }
                 Ok(BusEvent::DatasetChanged(DatasetEvent {
                     event_id: e.id,
                     dataset: e.dataset,
@@ -151,5 +159,40 @@ mod tests {
                 .decode(&delivery("DatasetChangedIntegrationEvent", &no_dataset))
                 .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use spacepos_sync::DeliveryTag;
+
+    use super::*;
+
+    #[test]
+    fn numbers_beyond_a_signed_64_bit_integer_are_undecodable() {
+        let base: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../docs/contract/examples/DatasetChangedIntegrationEvent.json"
+        ))
+        .unwrap();
+        for field in ["Sequence", "Version"] {
+            let mut v = base.clone();
+            if field == "Sequence" {
+                v["Sequence"] = serde_json::json!(1u64 << 63);
+            } else {
+                v["Items"][0]["Version"] = serde_json::json!(1u64 << 63);
+            }
+            let d = Delivery {
+                tag: DeliveryTag {
+                    connection: 1,
+                    tag: 1,
+                },
+                event_type: "DatasetChangedIntegrationEvent".into(),
+                message_id: None,
+                body: serde_json::to_vec(&v).unwrap(),
+                redelivered: false,
+            };
+            let r = WireDecoder.decode(&d);
+            assert!(r.is_err(), "{field}: {r:?}");
+        }
     }
 }

@@ -186,7 +186,7 @@ async fn a_broker_restart_loses_nothing_and_logs_one_warning_per_outage() {
         let n: usize = d.message_id.as_deref().unwrap()["event-".len()..]
             .parse()
             .unwrap();
-        // With prefetch 500 the broker had sent all 20 before the restart
+        // With the default prefetch the broker had sent all 20 before the restart
         // (10 still in the subscriber's buffer): the 10 handed out surely.
         assert!(
             d.redelivered || n >= 10,

@@ -22,7 +22,7 @@ impl SqliteStore {
     }
 
     async fn try_config_put(&self, key: &str, value: &str) -> Result<(), Fail> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         sqlx::query(
             "INSERT INTO config_state (key, value, updated_at) VALUES (?, ?, ?) \
              ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

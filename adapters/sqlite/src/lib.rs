@@ -18,8 +18,15 @@
 //!
 //! Pragmas on every connection, and why:
 //! - `journal_mode=WAL`: readers never block the writer nor the writer them;
-//! - `synchronous=FULL`: a committed transaction survives a power cut (an
-//!   enqueued sale is money). A commit costs an fsync (about 3 ms), so bulk
+//! - `synchronous=FULL` on the connection that enqueues operations (and on
+//!   [`WriteTx`]): such a commit survives a power cut (an enqueued sale is
+//!   money); it costs an fsync (about 3 ms). `synchronous=NORMAL` on a second
+//!   write connection for what can be derived again if a power cut loses the
+//!   last commits: dataset pages, changes and events with their inbox ids (the
+//!   sequences bring them back through catch-up), operation results and
+//!   failures (a resend is answered `duplicate`), `config_state`. Every commit
+//!   is atomic and survives a crash of the process; WAL frames are synced in
+//!   order, so the next `FULL` commit makes the earlier ones durable too. Bulk
 //!   paths write a whole snapshot page, changes page or event batch in one
 //!   transaction, with multi-row statements of up to 500 rows;
 //! - `foreign_keys=ON`;

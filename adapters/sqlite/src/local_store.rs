@@ -88,12 +88,14 @@ async fn upsert(
 }
 
 /// A dataset's checkpoint as a write sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct DatasetState {
     generation: i64,
     last_sequence: Option<i64>,
     /// `(as_of, pages, items)` of a snapshot in progress.
     snapshot: Option<(i64, i64, i64)>,
+    /// The cursor of its next page.
+    cursor: Option<String>,
 }
 
 /// The checkpoint row of `dataset`, created blank if missing.
@@ -102,14 +104,16 @@ async fn dataset_state(conn: &mut SqliteConnection, dataset: &str) -> Result<Dat
         .bind(dataset)
         .execute(&mut *conn)
         .await?;
-    let (generation, last_sequence, as_of, pages, items): (
+    type Row = (
         i64,
         Option<i64>,
         Option<i64>,
         Option<i64>,
         Option<i64>,
-    ) = sqlx::query_as(
-        "SELECT generation, last_sequence, snapshot_as_of, snapshot_pages, snapshot_items \
+        Option<String>,
+    );
+    let (generation, last_sequence, as_of, pages, items, cursor): Row = sqlx::query_as(
+        "SELECT generation, last_sequence, snapshot_as_of, snapshot_pages, snapshot_items, snapshot_cursor \
              FROM checkpoints WHERE dataset = ?",
     )
     .bind(dataset)
@@ -119,6 +123,7 @@ async fn dataset_state(conn: &mut SqliteConnection, dataset: &str) -> Result<Dat
         generation,
         last_sequence,
         snapshot: as_of.map(|a| (a, pages.unwrap_or(0), items.unwrap_or(0))),
+        cursor,
     })
 }
 
@@ -212,24 +217,36 @@ impl SqliteStore {
         rows.into_iter().map(CheckpointRow::decode).collect()
     }
 
-    async fn try_apply_snapshot_page(&self, page: &SnapshotPage) -> Result<SnapshotStep, Fail> {
+    async fn try_apply_snapshot_page(
+        &self,
+        page: &SnapshotPage,
+        fetched_with: Option<&str>,
+    ) -> Result<SnapshotStep, Fail> {
         let now = codec::time(Utc::now());
         let as_of = codec::int(page.as_of_sequence, || {
             "the asOfSequence of a snapshot".into()
         })?;
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         let state = dataset_state(&mut tx, &page.dataset).await?;
-        let (generation, pages, items) = match state.snapshot {
-            Some((in_progress, pages, items)) if in_progress == as_of => {
+        let (generation, pages, items) = match (fetched_with, state.snapshot) {
+            // A page continues the snapshot only if it was fetched with the stored cursor.
+            (Some(cursor), Some((in_progress, pages, items)))
+                if in_progress == as_of && state.cursor.as_deref() == Some(cursor) =>
+            {
                 (state.generation, pages, items)
             }
-            other => {
-                if let Some((in_progress, _, _)) = other {
-                    tracing::warn!(
+            (Some(_), _) => {
+                // Another process stored this page already, or started over.
+                tx.rollback().await?;
+                return Ok(SnapshotStep::Stale);
+            }
+            (None, in_progress) => {
+                if let Some((in_progress, _, _)) = in_progress {
+                    tracing::info!(
                         dataset = %page.dataset,
                         in_progress,
                         as_of,
-                        "a snapshot page of another asOfSequence: starting that snapshot over"
+                        "a snapshot starts over while another was in progress"
                     );
                 }
                 (state.generation + 1, 0, 0)
@@ -295,7 +312,7 @@ impl SqliteStore {
     }
 
     async fn try_restart_snapshot(&self, dataset: &str) -> Result<(), Fail> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         sqlx::query(
             "UPDATE checkpoints SET snapshot_as_of = NULL, snapshot_cursor = NULL, snapshot_pages = NULL, \
              snapshot_items = NULL WHERE dataset = ?",
@@ -312,7 +329,7 @@ impl SqliteStore {
         let last = codec::int(page.last_sequence, || {
             "the lastSequence of a changes page".into()
         })?;
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         let state = dataset_state(&mut tx, &page.dataset).await?;
         let rows = page
             .items
@@ -349,7 +366,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
 
         // Ids seen before this batch.
         let mut known: HashSet<String> = HashSet::new();
@@ -474,7 +491,7 @@ impl SqliteStore {
     }
 
     async fn try_prune_inbox(&self, cutoff: DateTime<Utc>) -> Result<u64, Fail> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         let pruned = sqlx::query("DELETE FROM inbox WHERE recorded_at < ?")
             .bind(codec::time(cutoff))
             .execute(&mut *tx)
@@ -503,7 +520,11 @@ impl LocalStore for SqliteStore {
         }))
     }
 
-    async fn apply_snapshot_page(&self, page: &SnapshotPage) -> Result<SnapshotStep, StoreError> {
+    async fn apply_snapshot_page(
+        &self,
+        page: &SnapshotPage,
+        fetched_with: Option<String>,
+    ) -> Result<SnapshotStep, StoreError> {
         with_retry!(
             self,
             format!(
@@ -511,7 +532,7 @@ impl LocalStore for SqliteStore {
                 page.dataset,
                 page.items.len()
             ),
-            self.try_apply_snapshot_page(page)
+            self.try_apply_snapshot_page(page, fetched_with.as_deref())
         )
     }
 

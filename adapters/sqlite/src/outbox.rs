@@ -261,7 +261,7 @@ impl SqliteStore {
             return Ok(());
         }
         let at = codec::time(at);
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE outbox SET state = r.column2, \
@@ -284,21 +284,21 @@ impl SqliteStore {
         &self,
         ids: &[Uuid],
         error: &str,
-        next_attempt_at: DateTime<Utc>,
+        next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), Fail> {
         if ids.is_empty() {
             return Ok(());
         }
-        let next = codec::time(next_attempt_at);
+        let next = next_attempt_at.map(codec::time);
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_relaxed().await?;
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ",
             );
             qb.push_bind(error);
             qb.push(", next_attempt_at = ");
-            qb.push_bind(next.as_str());
+            qb.push_bind(next.as_deref());
             qb.push(" WHERE state = 'pending' AND id IN (");
             let mut list = qb.separated(", ");
             for id in chunk {
@@ -462,7 +462,7 @@ impl Outbox for SqliteStore {
         &self,
         ids: &[Uuid],
         error: &str,
-        next_attempt_at: DateTime<Utc>,
+        next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         with_retry!(
             self,

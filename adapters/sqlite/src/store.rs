@@ -76,10 +76,18 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     options: StoreOptions,
-    /// One connection: this process's writes queue here (fairly) instead of
-    /// spinning on SQLite's lock; other processes are waited out by
-    /// `busy_timeout` and [`with_retry!`].
+    /// One connection with `synchronous=FULL`: what must survive a power cut
+    /// (enqueued operations, the caller's `WriteTx`). This process's writes
+    /// queue here (fairly) instead of spinning on SQLite's lock; other
+    /// processes are waited out by `busy_timeout` and [`with_retry!`].
     writer: SqlitePool,
+    /// One connection with `synchronous=NORMAL`: what can be derived again if
+    /// a power cut loses the last commits (dataset pages, changes and events
+    /// with their inbox ids: the sequences bring them back; results and
+    /// failures of operations: a resend is answered `duplicate`; runtime
+    /// facts). A commit is still atomic and survives a crash of the process;
+    /// the next `FULL` commit also makes it durable (the WAL is synced in order).
+    relaxed: SqlitePool,
     reader: SqlitePool,
 }
 
@@ -122,6 +130,22 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_lazy_with(connect.clone());
+        let relaxed = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(options.retry_for)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(
+                connect
+                    .clone()
+                    .synchronous(SqliteSynchronous::Normal)
+                    // Bulk writes touch random pages of large tables: keep them in
+                    // memory (up to 64 MiB, allocated as used) and checkpoint the WAL
+                    // less often (every ~40 MiB instead of ~4 MiB).
+                    .pragma("cache_size", "-65536")
+                    .pragma("wal_autocheckpoint", "10000"),
+            );
         let reader = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .min_connections(0)
@@ -132,6 +156,7 @@ impl SqliteStore {
                 path,
                 options,
                 writer,
+                relaxed,
                 reader,
             }),
         };
@@ -215,6 +240,7 @@ impl SqliteStore {
     /// Close the connections (the last one to close checkpoints the WAL).
     pub async fn close(&self) {
         self.inner.writer.close().await;
+        self.inner.relaxed.close().await;
         self.inner.reader.close().await;
     }
 
@@ -226,10 +252,17 @@ impl SqliteStore {
     /// no statement inside it can fail with `SQLITE_BUSY` (a deferred
     /// transaction that upgrades to a write fails at once in WAL mode,
     /// whatever `busy_timeout` says).
+    /// A write transaction whose commit is durable (`synchronous=FULL`).
     pub(crate) async fn begin_immediate(
         &self,
     ) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.inner.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// A write transaction for data that can be derived again
+    /// (`synchronous=NORMAL`); see [`Inner::relaxed`].
+    pub(crate) async fn begin_relaxed(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.inner.relaxed.begin_with("BEGIN IMMEDIATE").await
     }
 
     pub(crate) fn retry(&self) -> Retry {

@@ -116,7 +116,8 @@ async fn child_process() {
                     next_cursor: (p + 1 < pages).then(|| format!("after-{p}")),
                 };
                 let t = Instant::now();
-                let step = store.apply_snapshot_page(&page).await;
+                let fetched_with = p.checked_sub(1).map(|q| format!("after-{q}"));
+                let step = store.apply_snapshot_page(&page, fetched_with).await;
                 slowest = slowest.max(t.elapsed());
                 match step {
                     Ok(SnapshotStep::Continue) if p + 1 < pages => {}

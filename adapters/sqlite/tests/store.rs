@@ -64,7 +64,11 @@ async fn a_100k_entity_snapshot_in_pages_of_5000() {
             next_cursor: (p + 1 < pages).then(|| format!("after-{p}")),
         };
         let t = Instant::now();
-        let step = store.apply_snapshot_page(&page).await.unwrap();
+        let fetched_with = p.checked_sub(1).map(|q| format!("after-{q}"));
+        let step = store
+            .apply_snapshot_page(&page, fetched_with)
+            .await
+            .unwrap();
         slowest = slowest.max(t.elapsed());
         in_store += t.elapsed();
         assert_eq!(step == SnapshotStep::Complete, p + 1 == pages);
@@ -98,7 +102,11 @@ async fn a_100k_entity_snapshot_in_pages_of_5000() {
             items: (p * size..(p + 1) * size).map(product).collect(),
             next_cursor: (p + 1 < pages / 2).then(|| format!("after-{p}")),
         };
-        store.apply_snapshot_page(&page).await.unwrap();
+        let fetched_with = p.checked_sub(1).map(|q| format!("after-{q}"));
+        store
+            .apply_snapshot_page(&page, fetched_with)
+            .await
+            .unwrap();
     }
     println!(
         "reseed of 50,000 sweeping 50,000: {:.2} s",
@@ -171,12 +179,15 @@ async fn integrity_check_says_ok() {
         .unwrap();
     store.enqueue(&[sale(1), sale(2)]).await.unwrap();
     store
-        .apply_snapshot_page(&SnapshotPage {
-            dataset: "products".into(),
-            as_of_sequence: 1,
-            items: (0..1000).map(product).collect(),
-            next_cursor: None,
-        })
+        .apply_snapshot_page(
+            &SnapshotPage {
+                dataset: "products".into(),
+                as_of_sequence: 1,
+                items: (0..1000).map(product).collect(),
+                next_cursor: None,
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(store.integrity_check().await.unwrap(), "ok");

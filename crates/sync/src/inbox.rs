@@ -22,7 +22,7 @@ use crate::model::{DatasetEvent, EventOutcome};
 use crate::ports::{BusError, Delivery, DeliveryTag, EventSubscriber, LocalStore};
 
 /// Deliveries taken per batch (one store transaction, one multiple-ack).
-pub const BATCH: usize = 500;
+pub const BATCH: usize = 1000;
 /// How long a batch waits to fill once it has a first delivery.
 pub const LINGER: Duration = Duration::from_millis(20);
 /// First wait after a transient local failure; doubles up to [`MAX_RETRY`].
@@ -153,7 +153,11 @@ impl Inbox {
     /// Consume until `shutdown`. A batch in progress is finished (committed and
     /// acknowledged) before returning; nothing uncommitted is acknowledged.
     pub async fn run(mut self, shutdown: CancellationToken) -> InboxStats {
+        // Connecting takes a moment at start and after a broker restart: only an
+        // outage that lasts is worth a warning.
+        const OUTAGE_WORTH_A_WARNING: Duration = Duration::from_secs(5);
         let mut outage = false;
+        let mut unavailable_since: Option<tokio::time::Instant> = None;
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -161,6 +165,7 @@ impl Inbox {
             };
             match received {
                 Ok(deliveries) => {
+                    unavailable_since = None;
                     if outage {
                         info!("consuming events again");
                         outage = false;
@@ -187,7 +192,8 @@ impl Inbox {
                     break;
                 }
                 Err(e) => {
-                    if !outage {
+                    let since = *unavailable_since.get_or_insert_with(tokio::time::Instant::now);
+                    if !outage && since.elapsed() >= OUTAGE_WORTH_A_WARNING {
                         warn!(error = %e, "event bus unavailable; events will be caught up when it is back");
                         outage = true;
                     }
@@ -231,6 +237,20 @@ impl Inbox {
                 return report; // shutting down: nothing acked, the broker redelivers
             };
             for ((tag, event), outcome) in dataset_events.iter().zip(outcomes) {
+                let outcome = match outcome {
+                    Ok(outcome) => outcome,
+                    Err(reason) => {
+                        if let Some(d) = deliveries.iter().find(|d| d.tag == *tag) {
+                            self.dead_letter(
+                                d,
+                                &format!("the local store cannot hold it: {reason}"),
+                            )
+                            .await;
+                            report.dead_lettered += 1;
+                        }
+                        continue;
+                    }
+                };
                 acks.push(*tag);
                 match outcome {
                     EventOutcome::Applied => {
@@ -288,16 +308,50 @@ impl Inbox {
         }
     }
 
-    /// Apply dataset events, retrying local trouble until it passes. `None` on shutdown.
+    /// Apply dataset events in one transaction, retrying local trouble until it
+    /// passes. If the store refuses the batch for good (an event it can never
+    /// hold), the events are applied one by one so that only the culprits are
+    /// dead-lettered (`Err(reason)`) and the rest go on. `None` on shutdown.
     async fn apply_with_retry(
         &self,
         events: &[DatasetEvent],
         shutdown: &CancellationToken,
-    ) -> Option<Vec<EventOutcome>> {
+    ) -> Option<Vec<Result<EventOutcome, String>>> {
+        match self.apply_retrying(events, shutdown).await? {
+            Ok(outcomes) => Some(outcomes.into_iter().map(Ok).collect()),
+            Err(e) if events.len() == 1 => Some(vec![Err(e.to_string())]),
+            Err(e) => {
+                warn!(error = %e, events = events.len(), "the store refused a batch of events; applying them one by one");
+                let mut results = Vec::with_capacity(events.len());
+                for event in events {
+                    let result = match self
+                        .apply_retrying(std::slice::from_ref(event), shutdown)
+                        .await?
+                    {
+                        Ok(mut outcomes) => outcomes
+                            .pop()
+                            .ok_or_else(|| "the store gave no outcome".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    results.push(result);
+                }
+                Some(results)
+            }
+        }
+    }
+
+    /// One store call, retried while the failure is transient. `None` on
+    /// shutdown; `Some(Err)` for a permanent refusal.
+    async fn apply_retrying(
+        &self,
+        events: &[DatasetEvent],
+        shutdown: &CancellationToken,
+    ) -> Option<Result<Vec<EventOutcome>, crate::ports::StoreError>> {
         let mut wait = FIRST_RETRY;
         loop {
             match self.store.apply_events(events).await {
-                Ok(outcomes) => return Some(outcomes),
+                Ok(outcomes) => return Some(Ok(outcomes)),
+                Err(e) if !e.is_transient() => return Some(Err(e)),
                 Err(e) => {
                     warn!(error = %e, events = events.len(), retry_in_ms = wait.as_millis() as u64,
                           "could not store events; keeping them and retrying");

@@ -114,6 +114,10 @@ pub enum SnapshotStep {
     /// That was the last page: the dataset is consistent with the snapshot's
     /// sequence, and entities the snapshot did not contain were removed.
     Complete,
+    /// The page was fetched with a cursor that is no longer the stored one
+    /// (another process stored that page, or started the snapshot over):
+    /// nothing was written; read the checkpoint again and go on from there.
+    Stale,
 }
 
 /// The datasets, their checkpoints and the inbox, shared by every process of a node.
@@ -122,11 +126,15 @@ pub enum SnapshotStep {
 /// - **Apply rule**: an entity is written only if its version is greater than
 ///   the stored one; a deletion keeps a tombstone with its version, so an older
 ///   update cannot bring it back. Snapshots, changes and events alike.
-/// - `apply_snapshot_page` stores the page's entities and the next cursor in one
-///   transaction, so a killed seed resumes at the first page not stored. The
-///   first page of a snapshot starts a new generation; the last page removes
-///   the entities no write of this generation touched and sets the dataset's
-///   sequence to the snapshot's `as_of_sequence`.
+/// - `apply_snapshot_page(page, fetched_with)` stores the page's entities and
+///   the next cursor in one transaction, so a killed seed resumes at the first
+///   page not stored. `fetched_with = None` (a first page) starts a new
+///   snapshot with a new generation; a page fetched with a cursor is stored
+///   only if that cursor is the stored one, else it is [`SnapshotStep::Stale`]
+///   and nothing is written (two processes seeding at once never sweep each
+///   other's pages). The last page removes the entities no write of this
+///   generation touched and sets the dataset's sequence to the snapshot's
+///   `as_of_sequence`.
 /// - `apply_changes` applies a page and raises the dataset's sequence to the
 ///   page's `last_sequence` in one transaction (never lowers it).
 /// - `apply_events` applies a batch in ONE transaction and reports, per event:
@@ -143,7 +151,11 @@ pub trait LocalStore: Send + Sync + 'static {
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     /// The checkpoint of `dataset` (a blank one if the dataset is new here).
     async fn checkpoint(&self, dataset: &str) -> Result<Checkpoint, StoreError>;
-    async fn apply_snapshot_page(&self, page: &SnapshotPage) -> Result<SnapshotStep, StoreError>;
+    async fn apply_snapshot_page(
+        &self,
+        page: &SnapshotPage,
+        fetched_with: Option<String>,
+    ) -> Result<SnapshotStep, StoreError>;
     /// Forget a snapshot in progress (its cursor was refused); the next page
     /// stored starts a new snapshot. Entities stay until that snapshot completes.
     async fn restart_snapshot(&self, dataset: &str) -> Result<(), StoreError>;
@@ -173,7 +185,9 @@ pub trait LocalStore: Send + Sync + 'static {
 ///   (`seq`), across every process that enqueued.
 /// - `record_results` marks `Accepted`/`Duplicate` done and `Rejected` parked
 ///   with the error, in one transaction; ids not pending are left alone.
-/// - `record_failure` counts an attempt and keeps the entries pending.
+/// - `record_failure` counts an attempt and keeps the entries pending; it
+///   stores `next_attempt_at` (the ERP's `Retry-After`, or `None` to clear it)
+///   so that a restarted sender still honours the wait.
 /// - `retry` turns a parked entry pending again (keeping its id); anything
 ///   else is [`StoreError::NotFound`] or [`StoreError::Conflict`].
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -197,7 +211,7 @@ pub trait Outbox: Send + Sync + 'static {
         &self,
         ids: &[Uuid],
         error: &str,
-        next_attempt_at: DateTime<Utc>,
+        next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
     async fn retry(&self, id: Uuid) -> Result<QueuedOperation, StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<QueuedOperation>, StoreError>;

@@ -165,6 +165,20 @@ impl Sender {
             if batch.is_empty() {
                 return Ok(report);
             }
+            // A Retry-After the ERP sent holds across restarts. Only the head is
+            // checked: what comes after it waits with it, so creation order is kept.
+            if let Some(at) = batch[0].next_attempt_at
+                && let Ok(wait) = (at - self.clock.now()).to_std()
+                && !wait.is_zero()
+            {
+                report.retry_after = Some(wait);
+                report.error = Some(format!(
+                    "waiting until {} before sending again, as recorded after: {}",
+                    at.format("%H:%M:%S UTC"),
+                    batch[0].last_error.as_deref().unwrap_or("a failure")
+                ));
+                return Ok(report);
+            }
             report.sent += batch.len() as u64;
             let outcome = match &self.transport {
                 Transport::Erp(api) => api.submit(&batch).await,
@@ -212,8 +226,12 @@ impl Sender {
                     let wait = e
                         .retry_after()
                         .unwrap_or_else(|| jittered(self.timers.retry));
-                    let next =
-                        self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    // Only the ERP's own Retry-After outlives a restart: after a
+                    // plain failure a restarted till (often the operator's first
+                    // remedy) tries again at once.
+                    let next = e.retry_after().map(|ra| {
+                        self.clock.now() + chrono::Duration::from_std(ra).unwrap_or_default()
+                    });
                     let ids: Vec<Uuid> = batch.iter().map(|o| o.id).collect();
                     self.outbox
                         .record_failure(&ids, &e.to_string(), next)
@@ -425,13 +443,13 @@ mod tests {
             &self,
             ids: &[Uuid],
             error: &str,
-            next: DateTime<Utc>,
+            next: Option<DateTime<Utc>>,
         ) -> Result<(), StoreError> {
             let mut ops = self.ops.lock().unwrap();
             for o in ops.iter_mut().filter(|o| ids.contains(&o.id)) {
                 o.attempts += 1;
                 o.last_error = Some(error.to_owned());
-                o.next_attempt_at = Some(next);
+                o.next_attempt_at = next;
             }
             Ok(())
         }
@@ -536,10 +554,30 @@ mod tests {
     };
 
     fn sender(outbox: Arc<StubOutbox>, erp: Arc<ScriptedErp>, gate: DeviceGate) -> Sender {
-        let clock = Arc::new(FixedClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
-        ));
+        sender_with(outbox, erp, gate, Arc::new(FixedClock::new(t9())))
+    }
+
+    fn sender_with(
+        outbox: Arc<StubOutbox>,
+        erp: Arc<ScriptedErp>,
+        gate: DeviceGate,
+        clock: Arc<dyn Clock>,
+    ) -> Sender {
         Sender::to_erp(outbox, erp, gate, clock, TIMERS)
+    }
+
+    fn t9() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
+    }
+
+    /// Wall-clock time that follows tokio's paused clock.
+    #[derive(Debug)]
+    struct TokioClock(tokio::time::Instant);
+
+    impl Clock for TokioClock {
+        fn now(&self) -> DateTime<Utc> {
+            t9() + chrono::Duration::from_std(self.0.elapsed()).unwrap()
+        }
     }
 
     fn server_error() -> RemoteError {
@@ -588,13 +626,24 @@ mod tests {
     async fn a_failed_batch_stays_pending_with_the_same_ids_and_waits_the_jittered_retry() {
         let outbox = StubOutbox::with(10);
         let erp = ScriptedErp::new(vec![Answer::Fail(server_error())]);
-        let s = sender(outbox.clone(), erp.clone(), DeviceGate::new());
+        let clock = Arc::new(FixedClock::new(t9()));
+        let s = sender_with(
+            outbox.clone(),
+            erp.clone(),
+            DeviceGate::new(),
+            clock.clone(),
+        );
         let report = s.drain().await.unwrap();
         let wait = report.retry_after.unwrap();
         assert!(
             wait >= Duration::from_secs(48) && wait <= Duration::from_secs(72),
             "{wait:?}"
         );
+        // The jittered wait is the loop's (in memory): a plain failure leaves no
+        // persisted wait, so a restarted till tries again at once.
+        let head = outbox.get(Uuid::from_u128(1)).await.unwrap().unwrap();
+        assert_eq!(head.next_attempt_at, None);
+        clock.advance(chrono::Duration::from_std(wait).unwrap());
         assert_eq!(outbox.count(OperationState::Pending), 10);
         assert_eq!(
             outbox
@@ -659,11 +708,31 @@ mod tests {
         assert_eq!(outbox.count(OperationState::Pending), 4);
     }
 
+    #[tokio::test]
+    async fn a_wait_recorded_before_a_restart_is_honoured_and_keeps_the_order() {
+        let outbox = StubOutbox::with(3);
+        let erp = ScriptedErp::new(vec![Answer::Fail(RemoteError::RetryAfter {
+            host: "erp".into(),
+            status: 429,
+            retry_after: Duration::from_secs(10),
+        })]);
+        let first = sender(outbox.clone(), erp.clone(), DeviceGate::new());
+        first.drain().await.unwrap();
+        // A new sender over the same outbox, as after a restart, at the same moment.
+        let restarted = sender(outbox.clone(), erp.clone(), DeviceGate::new());
+        let report = restarted.drain().await.unwrap();
+        assert_eq!(report.sent, 0, "nothing sent before the recorded time");
+        assert_eq!(report.retry_after, Some(Duration::from_secs(10)));
+        assert!(report.error.unwrap().contains("429"));
+        assert_eq!(erp.batches.lock().unwrap().len(), 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_loop_sends_every_send_frequency_and_waits_the_retry_interval_after_a_failure() {
         let outbox = StubOutbox::with(2);
         let erp = ScriptedErp::new(vec![Answer::Fail(server_error()), Answer::AcceptAll]);
-        let s = sender(outbox.clone(), erp.clone(), DeviceGate::new());
+        let clock = Arc::new(TokioClock(tokio::time::Instant::now()));
+        let s = sender_with(outbox.clone(), erp.clone(), DeviceGate::new(), clock);
         let shutdown = CancellationToken::new();
         let start = tokio::time::Instant::now();
         let task = tokio::spawn(s.run(shutdown.clone(), |_| {}));

@@ -216,3 +216,93 @@ async fn run_keeps_consuming_through_an_outage_and_reports_gaps() {
     assert_eq!((stats.applied, stats.gaps), (1, 1));
     assert_eq!(price(&store, "PRODUCTS-0000005").await, 55);
 }
+
+/// A store that refuses for good any batch holding an item with id "POISON".
+struct RefusesPoison(MemoryLocalStore);
+
+#[async_trait::async_trait]
+impl LocalStore for RefusesPoison {
+    async fn checkpoints(
+        &self,
+    ) -> Result<Vec<spacepos_sync::Checkpoint>, spacepos_sync::StoreError> {
+        self.0.checkpoints().await
+    }
+    async fn checkpoint(
+        &self,
+        d: &str,
+    ) -> Result<spacepos_sync::Checkpoint, spacepos_sync::StoreError> {
+        self.0.checkpoint(d).await
+    }
+    async fn apply_snapshot_page(
+        &self,
+        p: &spacepos_sync::SnapshotPage,
+        f: Option<String>,
+    ) -> Result<spacepos_sync::SnapshotStep, spacepos_sync::StoreError> {
+        self.0.apply_snapshot_page(p, f).await
+    }
+    async fn restart_snapshot(&self, d: &str) -> Result<(), spacepos_sync::StoreError> {
+        self.0.restart_snapshot(d).await
+    }
+    async fn apply_changes(
+        &self,
+        p: &spacepos_sync::ChangesPage,
+    ) -> Result<(), spacepos_sync::StoreError> {
+        self.0.apply_changes(p).await
+    }
+    async fn apply_events(
+        &self,
+        events: &[spacepos_sync::DatasetEvent],
+    ) -> Result<Vec<spacepos_sync::EventOutcome>, spacepos_sync::StoreError> {
+        if events
+            .iter()
+            .any(|e| e.items.iter().any(|i| i.id == "POISON"))
+        {
+            return Err(spacepos_sync::StoreError::Conflict(
+                "a version beyond what the local store can hold".into(),
+            ));
+        }
+        self.0.apply_events(events).await
+    }
+    async fn entity(
+        &self,
+        d: &str,
+        id: &str,
+    ) -> Result<Option<spacepos_sync::Entity>, spacepos_sync::StoreError> {
+        self.0.entity(d, id).await
+    }
+    async fn entities(
+        &self,
+        d: &str,
+        a: Option<String>,
+        l: u32,
+    ) -> Result<Vec<spacepos_sync::Entity>, spacepos_sync::StoreError> {
+        self.0.entities(d, a, l).await
+    }
+    async fn prune_inbox(
+        &self,
+        c: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, spacepos_sync::StoreError> {
+        self.0.prune_inbox(c).await
+    }
+}
+
+#[tokio::test]
+async fn an_event_the_store_can_never_hold_is_dead_lettered_and_the_rest_of_its_batch_applied() {
+    let (bus, store) = (MemoryBus::new(), seeded().await);
+    publish(&bus, &event(101, "PRODUCTS-0000001", 2, 11));
+    publish(&bus, &event(102, "POISON", 2, 0));
+    publish(&bus, &event(103, "PRODUCTS-0000003", 2, 33));
+    let mut inbox = Inbox::new(
+        Arc::new(bus.clone()),
+        Arc::new(WireDecoder),
+        Arc::new(RefusesPoison(store.clone())),
+    );
+    let report = inbox
+        .process(take(&bus).await, &CancellationToken::new())
+        .await;
+    assert_eq!((report.acked, report.dead_lettered), (2, 1));
+    assert_eq!(bus.dead_letters().len(), 1);
+    assert_eq!(price(&store, "PRODUCTS-0000001").await, 11);
+    assert_eq!(price(&store, "PRODUCTS-0000003").await, 33);
+    assert_eq!(bus.unacked(), 0, "nothing left blocking the queue");
+}

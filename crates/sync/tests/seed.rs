@@ -234,3 +234,63 @@ async fn sync_all_seeds_new_datasets_and_stops_when_the_erp_fails() {
         "the dataset list itself failed"
     );
 }
+
+/// Changes the ERP's data while the second snapshot page is being served.
+struct ChangesDuringSnapshot {
+    inner: MemoryDatasets,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl DatasetApi for ChangesDuringSnapshot {
+    async fn datasets(&self) -> Result<Vec<DatasetInfo>, DatasetApiError> {
+        self.inner.datasets().await
+    }
+    async fn snapshot(
+        &self,
+        d: &str,
+        c: Option<String>,
+        l: u32,
+    ) -> Result<SnapshotPage, DatasetApiError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+            self.inner.update(
+                "products",
+                "PRODUCTS-0000001",
+                serde_json::json!({"changed": "while paging"}),
+            );
+        }
+        self.inner.snapshot(d, c, l).await
+    }
+    async fn changes(&self, d: &str, a: u64, l: u32) -> Result<ChangesPage, DatasetApiError> {
+        self.inner.changes(d, a, l).await
+    }
+}
+
+#[tokio::test]
+async fn a_first_seed_ends_at_the_erps_sequence_not_at_the_snapshots() {
+    let erp = MemoryDatasets::new();
+    erp.add_generated("products", 30, 100);
+    let store = MemoryLocalStore::new();
+    let api = Arc::new(ChangesDuringSnapshot {
+        inner: erp.clone(),
+        calls: AtomicU32::new(0),
+    });
+    let seeder = Seeder::new(api, Arc::new(store.clone())).with_page_sizes(10, 10);
+    let r = seeder.sync_dataset("products", None, &quiet).await.unwrap();
+    assert_eq!(
+        r,
+        DatasetSync::Seeded {
+            sequence: 101,
+            reseed: false
+        },
+        "the change after the snapshot is caught up"
+    );
+    assert_eq!(
+        store.checkpoint("products").await.unwrap().last_sequence,
+        Some(101)
+    );
+    assert_eq!(
+        local_state(&store, "products").await,
+        erp_state(&erp, "products")
+    );
+}

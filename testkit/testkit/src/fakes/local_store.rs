@@ -138,16 +138,23 @@ impl LocalStore for MemoryLocalStore {
             }))
     }
 
-    async fn apply_snapshot_page(&self, page: &SnapshotPage) -> Result<SnapshotStep, StoreError> {
+    async fn apply_snapshot_page(
+        &self,
+        page: &SnapshotPage,
+        fetched_with: Option<String>,
+    ) -> Result<SnapshotStep, StoreError> {
         let mut inner = self.available()?;
         let d = inner.datasets.entry(page.dataset.clone()).or_default();
-        let same_snapshot = d
-            .snapshot
-            .as_ref()
-            .is_some_and(|s| s.as_of_sequence == page.as_of_sequence);
-        if !same_snapshot {
-            // The first page of a snapshot (or of another snapshot than the
-            // one in progress) starts a new generation.
+        if let Some(cursor) = &fetched_with {
+            let stored = d
+                .snapshot
+                .as_ref()
+                .filter(|s| s.as_of_sequence == page.as_of_sequence);
+            if stored.and_then(|s| s.next_cursor.as_ref()) != Some(cursor) {
+                return Ok(SnapshotStep::Stale);
+            }
+        } else {
+            // A first page starts a new snapshot, with a new generation.
             d.generation += 1;
             d.snapshot = Some(SnapshotProgress {
                 as_of_sequence: page.as_of_sequence,

@@ -202,7 +202,7 @@ impl Outbox for MemoryOutbox {
         &self,
         ids: &[Uuid],
         error: &str,
-        next_attempt_at: DateTime<Utc>,
+        next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let mut inner = self.available()?;
         let ids: HashSet<Uuid> = ids.iter().copied().collect();
@@ -210,7 +210,7 @@ impl Outbox for MemoryOutbox {
             if entry.state == OperationState::Pending && ids.contains(&entry.id) {
                 entry.attempts += 1;
                 entry.last_error = Some(error.to_owned());
-                entry.next_attempt_at = Some(next_attempt_at);
+                entry.next_attempt_at = next_attempt_at;
             }
         }
         Ok(())

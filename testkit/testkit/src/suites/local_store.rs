@@ -67,10 +67,24 @@ pub fn changes(dataset: &str, items: Vec<(u64, Entity)>, last_sequence: u64) -> 
     }
 }
 
+/// Apply `page` as a seeder does: with the cursor it was fetched with (the
+/// stored one when the page continues the snapshot in progress at its
+/// `as_of_sequence`, none when it starts a snapshot).
+pub async fn apply_page(
+    store: &dyn LocalStore,
+    page: &SnapshotPage,
+) -> Result<SnapshotStep, StoreError> {
+    let cp = store.checkpoint(&page.dataset).await?;
+    let fetched_with = cp
+        .snapshot
+        .filter(|s| s.as_of_sequence == page.as_of_sequence)
+        .and_then(|s| s.next_cursor);
+    store.apply_snapshot_page(page, fetched_with).await
+}
+
 /// Seed `dataset` with a one-page snapshot at `as_of`.
 pub async fn seed(store: &dyn LocalStore, dataset: &str, as_of: u64, items: Vec<Entity>) {
-    let step = store
-        .apply_snapshot_page(&page(dataset, as_of, items, None))
+    let step = apply_page(store, &page(dataset, as_of, items, None))
         .await
         .expect("apply a one-page snapshot");
     assert_eq!(step, SnapshotStep::Complete);
@@ -210,7 +224,7 @@ pub async fn case_snapshot_pages_store_entities_and_the_next_cursor(store: &dyn 
         Some("c1"),
     );
     assert_eq!(
-        store.apply_snapshot_page(&first).await.expect("page 1"),
+        apply_page(store, &first).await.expect("page 1"),
         SnapshotStep::Continue
     );
     let cp = checkpoint(store, "products").await;
@@ -226,7 +240,7 @@ pub async fn case_snapshot_pages_store_entities_and_the_next_cursor(store: &dyn 
 
     let second = page("products", 500, vec![entity("C", 1)], Some("c2"));
     assert_eq!(
-        store.apply_snapshot_page(&second).await.expect("page 2"),
+        apply_page(store, &second).await.expect("page 2"),
         SnapshotStep::Continue
     );
     let progress = checkpoint(store, "products")
@@ -243,7 +257,7 @@ pub async fn case_snapshot_pages_store_entities_and_the_next_cursor(store: &dyn 
         None,
     );
     assert_eq!(
-        store.apply_snapshot_page(&last).await.expect("last page"),
+        apply_page(store, &last).await.expect("last page"),
         SnapshotStep::Complete
     );
     let cp = checkpoint(store, "products").await;
@@ -262,24 +276,23 @@ pub async fn case_snapshot_progress_survives_a_new_instance(
     reopen: &dyn Reopen<dyn LocalStore>,
 ) {
     let items: Vec<Entity> = (0..1200).map(|i| entity(&format!("P-{i:05}"), 1)).collect();
-    store
-        .apply_snapshot_page(&page(
-            "products",
-            77,
-            items[..600].to_vec(),
-            Some("after-600"),
-        ))
-        .await
-        .expect("page 1");
-    store
-        .apply_snapshot_page(&page(
+    apply_page(
+        store,
+        &page("products", 77, items[..600].to_vec(), Some("after-600")),
+    )
+    .await
+    .expect("page 1");
+    apply_page(
+        store,
+        &page(
             "products",
             77,
             items[600..1000].to_vec(),
             Some("after-1000"),
-        ))
-        .await
-        .expect("page 2");
+        ),
+    )
+    .await
+    .expect("page 2");
 
     let restarted = reopen.reopen().await;
     let progress = checkpoint(&*restarted, "products")
@@ -291,10 +304,12 @@ pub async fn case_snapshot_progress_survives_a_new_instance(
     assert_eq!((progress.pages_done, progress.items_done), (2, 1000));
 
     assert_eq!(
-        restarted
-            .apply_snapshot_page(&page("products", 77, items[1000..].to_vec(), None))
-            .await
-            .expect("last page"),
+        apply_page(
+            &*restarted,
+            &page("products", 77, items[1000..].to_vec(), None)
+        )
+        .await
+        .expect("last page"),
         SnapshotStep::Complete
     );
     let cp = checkpoint(store, "products").await;
@@ -324,10 +339,12 @@ pub async fn case_a_reseed_removes_what_the_new_snapshot_lacks(store: &dyn Local
     )
     .await;
 
-    store
-        .apply_snapshot_page(&page("products", 50, vec![entity("A", 2)], Some("c1")))
-        .await
-        .expect("page 1 of the reseed");
+    apply_page(
+        store,
+        &page("products", 50, vec![entity("A", 2)], Some("c1")),
+    )
+    .await
+    .expect("page 1 of the reseed");
     // during the snapshot: a new entity by an event, an equal version of C by
     // an event (skipped but touched), and a change of E
     let outcomes = store
@@ -344,8 +361,7 @@ pub async fn case_a_reseed_removes_what_the_new_snapshot_lacks(store: &dyn Local
         .await
         .expect("change during the snapshot");
     assert_eq!(
-        store
-            .apply_snapshot_page(&page("products", 50, vec![entity("B", 1)], None))
+        apply_page(store, &page("products", 50, vec![entity("B", 1)], None))
             .await
             .expect("last page"),
         SnapshotStep::Complete
@@ -367,20 +383,24 @@ pub async fn case_a_reseed_removes_what_the_new_snapshot_lacks(store: &dyn Local
 /// Clause: "`restart_snapshot`: Forget a snapshot in progress ...; the next
 /// page stored starts a new snapshot. Entities stay until that snapshot completes."
 pub async fn case_restart_snapshot_forgets_the_progress_not_the_entities(store: &dyn LocalStore) {
-    store
-        .apply_snapshot_page(&page("products", 10, vec![entity("A", 1)], Some("c1")))
-        .await
-        .expect("page 1");
+    apply_page(
+        store,
+        &page("products", 10, vec![entity("A", 1)], Some("c1")),
+    )
+    .await
+    .expect("page 1");
     store.restart_snapshot("products").await.expect("restart");
     let cp = checkpoint(store, "products").await;
     assert_eq!(cp.snapshot, None);
     assert_eq!(cp.last_sequence, None);
     assert_eq!(get(store, "products", "A").await, Some(entity("A", 1)));
 
-    store
-        .apply_snapshot_page(&page("products", 12, vec![entity("B", 1)], Some("d1")))
-        .await
-        .expect("first page of the new snapshot");
+    apply_page(
+        store,
+        &page("products", 12, vec![entity("B", 1)], Some("d1")),
+    )
+    .await
+    .expect("first page of the new snapshot");
     let progress = checkpoint(store, "products")
         .await
         .snapshot
@@ -398,8 +418,7 @@ pub async fn case_restart_snapshot_forgets_the_progress_not_the_entities(store: 
         Some(entity("A", 1)),
         "still there"
     );
-    store
-        .apply_snapshot_page(&page("products", 12, vec![entity("C", 1)], None))
+    apply_page(store, &page("products", 12, vec![entity("C", 1)], None))
         .await
         .expect("last page");
     assert_eq!(ids(store, "products").await, ["B", "C"]);
@@ -411,14 +430,18 @@ pub async fn case_restart_snapshot_forgets_the_progress_not_the_entities(store: 
 /// snapshot: it starts that snapshot over (a new generation), as if the one in
 /// progress had been restarted.
 pub async fn case_a_page_of_another_snapshot_starts_it_over(store: &dyn LocalStore) {
-    store
-        .apply_snapshot_page(&page("products", 10, vec![entity("A", 1)], Some("c1")))
-        .await
-        .expect("page 1 of snapshot 10");
-    store
-        .apply_snapshot_page(&page("products", 20, vec![entity("B", 1)], Some("d1")))
-        .await
-        .expect("page 1 of snapshot 20");
+    apply_page(
+        store,
+        &page("products", 10, vec![entity("A", 1)], Some("c1")),
+    )
+    .await
+    .expect("page 1 of snapshot 10");
+    apply_page(
+        store,
+        &page("products", 20, vec![entity("B", 1)], Some("d1")),
+    )
+    .await
+    .expect("page 1 of snapshot 20");
     let progress = checkpoint(store, "products")
         .await
         .snapshot
@@ -432,8 +455,7 @@ pub async fn case_a_page_of_another_snapshot_starts_it_over(store: &dyn LocalSto
         (20, 1, 1)
     );
     assert_eq!(progress.next_cursor.as_deref(), Some("d1"));
-    store
-        .apply_snapshot_page(&page("products", 20, vec![entity("C", 1)], None))
+    apply_page(store, &page("products", 20, vec![entity("C", 1)], None))
         .await
         .expect("last page of snapshot 20");
     assert_eq!(ids(store, "products").await, ["B", "C"]);
@@ -574,10 +596,12 @@ pub async fn case_events_before_a_complete_snapshot_are_gaps(store: &dyn LocalSt
     assert_eq!(checkpoint(store, "products").await.last_sequence, None);
     assert_eq!(get(store, "products", "A").await, Some(entity("A", 1)));
 
-    store
-        .apply_snapshot_page(&page("products", 40, vec![entity("B", 1)], Some("c1")))
-        .await
-        .expect("page 1");
+    apply_page(
+        store,
+        &page("products", 40, vec![entity("B", 1)], Some("c1")),
+    )
+    .await
+    .expect("page 1");
     let outcomes = store
         .apply_events(&[event("products", 41, vec![entity("C", 1)])])
         .await
@@ -589,10 +613,12 @@ pub async fn case_events_before_a_complete_snapshot_are_gaps(store: &dyn LocalSt
 
     // a reseed: even the event after the old sequence does not move it
     seed(store, "prices", 10, vec![entity("PR-1", 1)]).await;
-    store
-        .apply_snapshot_page(&page("prices", 90, vec![entity("PR-2", 1)], Some("c1")))
-        .await
-        .expect("page 1 of a reseed");
+    apply_page(
+        store,
+        &page("prices", 90, vec![entity("PR-2", 1)], Some("c1")),
+    )
+    .await
+    .expect("page 1 of a reseed");
     let outcomes = store
         .apply_events(&[event("prices", 11, vec![entity("PR-3", 1)])])
         .await
@@ -786,8 +812,7 @@ pub async fn case_a_large_page_is_stored_whole(store: &dyn LocalStore) {
     let mut items: Vec<Entity> = (0..5000).map(|i| entity(&format!("P-{i:05}"), 2)).collect();
     items.push(entity("P-00007", 1));
     items.push(entity("P-00008", 3));
-    store
-        .apply_snapshot_page(&page("products", 9, items, Some("next")))
+    apply_page(store, &page("products", 9, items, Some("next")))
         .await
         .expect("a page of 5002 items");
     let progress = checkpoint(store, "products").await;
@@ -822,8 +847,7 @@ pub async fn case_two_instances_write_at_once(
                 .map(|i| entity(&format!("S-{p}-{i:03}"), 1))
                 .collect();
             let next = format!("c{p}");
-            store
-                .apply_snapshot_page(&page("prices", 100, items, Some(&next)))
+            apply_page(store, &page("prices", 100, items, Some(&next)))
                 .await
                 .expect("snapshot page while the other instance writes");
         }
@@ -875,8 +899,12 @@ impl<S: LocalStore, G: Send + Sync + 'static> LocalStore for Guarded<S, G> {
         self.store.checkpoint(dataset).await
     }
 
-    async fn apply_snapshot_page(&self, page: &SnapshotPage) -> Result<SnapshotStep, StoreError> {
-        self.store.apply_snapshot_page(page).await
+    async fn apply_snapshot_page(
+        &self,
+        page: &SnapshotPage,
+        fetched_with: Option<String>,
+    ) -> Result<SnapshotStep, StoreError> {
+        self.store.apply_snapshot_page(page, fetched_with).await
     }
 
     async fn restart_snapshot(&self, dataset: &str) -> Result<(), StoreError> {
@@ -909,6 +937,98 @@ impl<S: LocalStore, G: Send + Sync + 'static> LocalStore for Guarded<S, G> {
     }
 }
 
+/// Clause: "a page fetched with a cursor is stored only if that cursor is the
+/// stored one, else it is `Stale` and nothing is written".
+pub async fn case_a_page_fetched_with_a_cursor_that_is_not_the_stored_one_is_stale(
+    store: &dyn LocalStore,
+) {
+    store
+        .apply_snapshot_page(
+            &page("products", 30, vec![entity("A", 1)], Some("c1")),
+            None,
+        )
+        .await
+        .expect("page 1");
+    let stale = store
+        .apply_snapshot_page(
+            &page("products", 30, vec![entity("X", 9)], Some("c9")),
+            Some("c0".into()),
+        )
+        .await
+        .expect("stale page");
+    assert_eq!(stale, SnapshotStep::Stale);
+    assert_eq!(get(store, "products", "X").await, None, "nothing written");
+    let progress = checkpoint(store, "products")
+        .await
+        .snapshot
+        .expect("still in progress");
+    assert_eq!(
+        (progress.next_cursor.as_deref(), progress.pages_done),
+        (Some("c1"), 1)
+    );
+    // The page fetched with the stored cursor goes in.
+    let ok = store
+        .apply_snapshot_page(
+            &page("products", 30, vec![entity("B", 1)], None),
+            Some("c1".into()),
+        )
+        .await;
+    assert_eq!(ok.expect("page 2"), SnapshotStep::Complete);
+    assert_eq!(ids(store, "products").await, ["A", "B"]);
+}
+
+/// Clause: "two processes seeding at once never sweep each other's pages":
+/// a second seeder starting over mid-way, then both going on, ends with every entity.
+pub async fn case_two_seeders_at_once_keep_every_entity(store: &dyn LocalStore) {
+    let all: Vec<Entity> = (0..6).map(|i| entity(&format!("E-{i}"), 1)).collect();
+    let p = |from: usize, to: usize, next: Option<&str>| {
+        page("products", 40, all[from..to].to_vec(), next)
+    };
+    // Seeder A: pages 1 and 2.
+    store
+        .apply_snapshot_page(&p(0, 2, Some("c2")), None)
+        .await
+        .expect("A1");
+    store
+        .apply_snapshot_page(&p(2, 4, Some("c4")), Some("c2".into()))
+        .await
+        .expect("A2");
+    // Seeder B starts over (a first page) while A goes on.
+    store
+        .apply_snapshot_page(&p(0, 2, Some("c2")), None)
+        .await
+        .expect("B1");
+    let a3 = store
+        .apply_snapshot_page(&p(4, 6, None), Some("c4".into()))
+        .await
+        .expect("A3");
+    assert_eq!(
+        a3,
+        SnapshotStep::Stale,
+        "A's last page would have swept B's snapshot"
+    );
+    // Both read the checkpoint again and continue from the stored cursor.
+    assert_eq!(
+        store
+            .apply_snapshot_page(&p(2, 4, Some("c4")), Some("c2".into()))
+            .await
+            .expect("2"),
+        SnapshotStep::Continue
+    );
+    assert_eq!(
+        store
+            .apply_snapshot_page(&p(4, 6, None), Some("c4".into()))
+            .await
+            .expect("3"),
+        SnapshotStep::Complete
+    );
+    assert_eq!(
+        ids(store, "products").await,
+        ["E-0", "E-1", "E-2", "E-3", "E-4", "E-5"]
+    );
+    assert_eq!(checkpoint(store, "products").await.entities, 6);
+}
+
 /// Stamp one `#[tokio::test]` per case of the [`LocalStore`] suite.
 ///
 /// `$factory` evaluates to a future of a fresh store, evaluated once per test;
@@ -919,6 +1039,8 @@ macro_rules! local_store_suite {
     ($factory:expr) => {
         $crate::local_store_suite!(@cases $factory;
             case_a_new_dataset_has_a_blank_checkpoint,
+            case_a_page_fetched_with_a_cursor_that_is_not_the_stored_one_is_stale,
+            case_two_seeders_at_once_keep_every_entity,
             case_only_a_greater_version_is_written,
             case_a_tombstone_blocks_older_updates,
             case_snapshot_pages_store_entities_and_the_next_cursor,

@@ -363,11 +363,11 @@ pub async fn case_a_failure_counts_an_attempt_and_keeps_entries_pending(outbox: 
         .unwrap_or_default();
     let first_two = [queued[0].id, queued[1].id];
     outbox
-        .record_failure(&first_two, "connection refused", next)
+        .record_failure(&first_two, "connection refused", Some(next))
         .await
         .expect("failure");
     outbox
-        .record_failure(&first_two, "HTTP 503", next + Duration::minutes(5))
+        .record_failure(&first_two, "HTTP 503", Some(next + Duration::minutes(5)))
         .await
         .expect("failure");
     for id in first_two {
@@ -377,6 +377,12 @@ pub async fn case_a_failure_counts_an_attempt_and_keeps_entries_pending(outbox: 
         assert_eq!(e.last_error.as_deref(), Some("HTTP 503"));
         assert_eq!(e.next_attempt_at, Some(next + Duration::minutes(5)));
     }
+    // A failure without a wait clears the recorded one.
+    outbox
+        .record_failure(&first_two, "connection reset", None)
+        .await
+        .expect("failure");
+    assert_eq!(entry(outbox, first_two[0]).await.next_attempt_at, None);
     assert_eq!(entry(outbox, queued[2].id).await.attempts, 0);
     assert_eq!(
         pending_ids(outbox, Destination::ErpOperations).await,
@@ -389,7 +395,7 @@ pub async fn case_a_failure_counts_an_attempt_and_keeps_entries_pending(outbox: 
         .await
         .expect("results");
     outbox
-        .record_failure(&[queued[2].id], "late", next)
+        .record_failure(&[queued[2].id], "late", Some(next))
         .await
         .expect("failure of a done entry");
     let done = entry(outbox, queued[2].id).await;
@@ -585,7 +591,7 @@ impl<S: Outbox, G: Send + Sync + 'static> Outbox for Guarded<S, G> {
         &self,
         ids: &[Uuid],
         error: &str,
-        next_attempt_at: DateTime<Utc>,
+        next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         self.store.record_failure(ids, error, next_attempt_at).await
     }
