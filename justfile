@@ -27,6 +27,10 @@ arch:
     cargo test -p spacepos-arch
     cargo deny check bans licenses sources
 
+# Benchmarks against their raw limits (needs RabbitMQ and sqlite3); figures in BENCHMARKS.md.
+bench:
+    cargo run --release -p spacepos-bench -- all --markdown
+
 # Type-check the Windows code (needs the x86_64-pc-windows-gnu target and mingw).
 windows:
     cargo check --target x86_64-pc-windows-gnu $(sed 's/^/-p /' .ci/windows-packages)

@@ -48,10 +48,14 @@ impl Layer {
 
 /// External crates that do I/O with a given technology, and the only packages
 /// allowed to depend on each of them directly.
+///
+/// `spacepos-bench` (testkit/bench) is the benchmark crate: it measures each
+/// adapter against the raw limit of its technology (bare reqwest, lapin and
+/// sqlx), so it uses those directly; it ships nothing.
 pub const TECHNOLOGY_OWNERS: &[(&str, &[&str])] = &[
-    ("reqwest", &["spacepos-erp-http"]),
-    ("lapin", &["spacepos-amqp"]),
-    ("sqlx", &["spacepos-sqlite"]),
+    ("reqwest", &["spacepos-erp-http", "spacepos-bench"]),
+    ("lapin", &["spacepos-amqp", "spacepos-bench"]),
+    ("sqlx", &["spacepos-sqlite", "spacepos-bench"]),
     ("rusqlite", &["spacepos-sqlite"]),
     ("libsqlite3-sys", &["spacepos-sqlite"]),
     ("axum", &["spacepos-fake-erp"]),
