@@ -5,7 +5,9 @@
 //! reconnecting after a broker restart or a network loss. Implements the sync
 //! domain's ports [`EventSubscriber`](spacepos_sync::EventSubscriber)
 //! ([`AmqpSubscriber`]) and [`EventPublisher`](spacepos_sync::EventPublisher)
-//! ([`AmqpPublisher`]); [`ErpBusClient`] is the ERP's side (publishing events
+//! ([`AmqpPublisher`]), and the updates domain's
+//! [`TrackingEncoder`](spacepos_updates::TrackingEncoder) ([`WireTrackingEncoder`]:
+//! Ready/Applied records as outbox entries in the wire format); [`ErpBusClient`] is the ERP's side (publishing events
 //! as the ERP does, reading queues) for the fake ERP, demos and tests.
 //!
 //! **Topology**, declared on every (re)connection (all declarations are
@@ -20,7 +22,8 @@
 //! (406): that is [`BusError::Refused`](spacepos_sync::BusError::Refused),
 //! which needs an operator. The publisher declares the exchange only.
 //!
-//! **Consuming**: `basic.qos(prefetch)` (default 500), manual acknowledgement.
+//! **Consuming**: `basic.qos(prefetch)` (default 1000, two batches of the sync
+//! loop), manual acknowledgement.
 //! An event's type is its AMQP `type` property, else its routing key.
 //! `dead_letter` is `basic.reject(requeue = false)`, so the message lands in
 //! the dead-letter queue with its body. **Ack strategy**: the subscriber keeps
@@ -77,9 +80,11 @@ mod config;
 mod erp_side;
 mod error;
 mod link;
+mod presence_encoder;
 mod publisher;
 mod subscriber;
 mod topology;
+mod tracking;
 
 pub use codec::WireDecoder;
 pub use config::{
@@ -87,5 +92,7 @@ pub use config::{
 };
 pub use erp_side::{ErpBusClient, QueuedMessage};
 pub use link::LinkStatus;
+pub use presence_encoder::WirePresenceEncoder;
 pub use publisher::AmqpPublisher;
 pub use subscriber::AmqpSubscriber;
+pub use tracking::WireTrackingEncoder;

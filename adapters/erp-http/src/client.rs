@@ -159,6 +159,21 @@ impl ErpHttpClient {
             .headers(headers))
     }
 
+    /// A GET of an absolute URL the ERP gave (a release artifact): with the
+    /// device headers when it is on the ERP's own origin (scheme, host and
+    /// port of the base URL), without them elsewhere, so that the client
+    /// secret never reaches another host; any URL must obey the TLS rule.
+    pub(crate) fn download_from(&self, url: &Url) -> Result<RequestBuilder, EndpointError> {
+        check_transport(url, EndpointKind::Http)?;
+        let request = self.http.get(url.clone());
+        if url.origin() == self.base.origin()
+            && let Some(headers) = self.device_headers.clone()
+        {
+            return Ok(request.headers(headers));
+        }
+        Ok(request)
+    }
+
     /// A request without device headers (onboarding only).
     pub(crate) fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, self.url(path))

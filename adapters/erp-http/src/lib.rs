@@ -1,7 +1,9 @@
 //! The ERP's REST API over HTTP (reqwest with rustls).
 //!
 //! Implements the ERP-facing ports of the domain: `OnboardingApi` and `AuthApi`
-//! (spacepos-auth), `DatasetApi` and `OperationsApi` (spacepos-sync). Every device call carries `X-Client-Id`, `X-Client-Secret`
+//! (spacepos-auth), `DatasetApi` and `OperationsApi` (spacepos-sync), `ReleaseApi`
+//! (spacepos-updates: pending releases and ranged artifact downloads, with the
+//! device headers only to the ERP's own origin). Every device call carries `X-Client-Id`, `X-Client-Secret`
 //! and `X-Terminal` (secret headers are marked sensitive so no HTTP layer logs
 //! them); every call carries the contract's `User-Agent`. Failures are mapped to
 //! `spacepos_core::RemoteError` as contract section 1 says: 401 = re-onboarding
@@ -13,6 +15,7 @@
 mod client;
 mod datasets;
 mod onboarding;
+mod releases;
 mod session;
 
 pub use client::{ErpHttpClient, ErpHttpConfig, ErpHttpError};

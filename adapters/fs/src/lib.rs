@@ -12,9 +12,12 @@
 //!
 //! Ports implemented: [`spacepos_config::StateStore`] by [`FileStateStore`] and
 //! [`spacepos_config::TerminalConfigStore`] by [`FileTerminalStore`],
-//! [`spacepos_auth::CredentialStore`] by [`FileCredentialStore`]. Blocking
-//! I/O runs on tokio's blocking pool.
+//! [`spacepos_auth::CredentialStore`] by [`FileCredentialStore`],
+//! [`spacepos_updates::ArtifactStore`] by [`FileArtifactStore`] (the staging
+//! area of component updates, `<data-dir>/updates/`). Blocking I/O runs on
+//! tokio's blocking pool.
 
+mod artifact_store;
 pub mod atomic;
 mod blocking;
 mod credential_store;
@@ -23,6 +26,7 @@ mod error;
 mod state_store;
 mod terminal_store;
 
+pub use artifact_store::{FileArtifactStore, UPDATES_DIR};
 pub use credential_store::{FileCredentialStore, JWKS_FILE, SESSION_FILE};
 pub use error::FsError;
 pub use state_store::{FileStateStore, STATE_FILE};

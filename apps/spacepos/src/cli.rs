@@ -63,6 +63,15 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Ops(OpsCommand),
 
+    /// Look for component updates, list them, snooze one, or apply one.
+    #[command(subcommand)]
+    Updates(UpdatesCommand),
+
+    /// Tell this node whether an update may start now (the till's software
+    /// marks a sale open with `busy` and closed with `clear`).
+    #[command(subcommand, name = "safe-point")]
+    SafePoint(SafePointCommand),
+
     /// Run the ERP simulator: the fake ERP as a standalone HTTP server with demo data.
     ErpSim(ErpSimArgs),
 
@@ -229,4 +238,45 @@ pub(crate) struct OpsListArgs {
 
 fn parse_state(s: &str) -> Result<spacepos_sync::OperationState, String> {
     s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UpdatesCommand {
+    /// Ask the ERP for pending releases now; download, verify and stage them.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Installed, offered and staged versions, snoozes left, what an update waits for.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Postpone the staged update of a component by 5 minutes (3 times per version).
+    Snooze {
+        /// spacepos or spacefuel.
+        component: spacepos_core::ComponentId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the staged update of a component at the next safe moment (where
+    /// this node can: SpacePOS is installed by the desktop app).
+    Apply {
+        /// spacepos or spacefuel.
+        component: spacepos_core::ComponentId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SafePointCommand {
+    /// A sale is open: no update may start.
+    Busy {
+        /// Why, as an operator would read it.
+        #[arg(long, default_value = "a sale is open")]
+        reason: String,
+    },
+    /// No sale is open: updates may start.
+    Clear,
 }

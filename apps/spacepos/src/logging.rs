@@ -31,6 +31,8 @@ fn filter(default: LevelFilter) -> EnvFilter {
 pub(crate) fn init(stderr_default: LevelFilter, log_dir: Option<&Path>) -> LogGuard {
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not for files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter(stderr_default));
 

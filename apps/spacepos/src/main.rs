@@ -7,10 +7,12 @@
 
 mod cli;
 mod cmd;
+mod components;
 mod exit;
 mod logging;
 mod node;
 mod platform;
+mod updates;
 
 use std::process::ExitCode;
 
@@ -96,6 +98,8 @@ async fn run(
         Command::Seed(args) => cmd::seed::run(node, args).await,
         Command::Ops(c) => cmd::ops::run(node, c).await,
         Command::Run(args) => cmd::run::run(node, args).await,
+        Command::Updates(c) => cmd::updates::run(node, c).await,
+        Command::SafePoint(c) => cmd::updates::safe_point(node, c).await,
         Command::ErpSim(args) => cmd::erp_sim::run(args).await,
         Command::Demo(args) => match demo_dir {
             Some(dir) => cmd::demo::run(args, dir).await,

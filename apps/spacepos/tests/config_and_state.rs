@@ -129,7 +129,7 @@ fn the_demo_onboards_seeds_pushes_and_applies_a_live_event_through_rabbitmq() {
     let run = node.run(&["demo"]);
     run.ok();
     assert!(
-        run.stdout.contains("[3/9] Onboarded with code"),
+        run.stdout.contains("[3/11] Onboarded with code"),
         "{}",
         run.stdout
     );
@@ -139,7 +139,7 @@ fn the_demo_onboards_seeds_pushes_and_applies_a_live_event_through_rabbitmq() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("[7/9] Seeded 5 datasets"),
+        run.stdout.contains("[7/11] Seeded 5 datasets"),
         "{}",
         run.stdout
     );
@@ -154,6 +154,12 @@ fn the_demo_onboards_seeds_pushes_and_applies_a_live_event_through_rabbitmq() {
         "RabbitMQ runs on this machine for the tests: {}",
         run.stdout
     );
+    for step in [
+        "sha256 verified, staged; POSComponentReadyEvent queued",
+        "[11/11] Sent 1 tracking event(s) and a POSPresenceEvent",
+    ] {
+        assert!(run.stdout.contains(step), "{step}: {}", run.stdout);
+    }
     assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
 }
 

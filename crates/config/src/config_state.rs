@@ -27,6 +27,8 @@ pub mod keys {
     pub const BUS: &str = "bus.connection";
     /// RFC 3339 time of the last dataset event applied.
     pub const LAST_EVENT_APPLIED_AT: &str = "sync.last_event_applied_at";
+    /// `{"on": bool, "intervalSeconds": n, "lastBeatAt": RFC 3339|null, "nextBeatAt": RFC 3339|null, "error": string|null}`.
+    pub const PRESENCE: &str = "presence";
 }
 
 /// A small key-value table of JSON facts.

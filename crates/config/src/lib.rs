@@ -28,9 +28,10 @@ pub use model::{
     Config, Features, NodeConfig, SyncConfig, TerminalConfig, UpdatesConfig, defaults,
 };
 pub use state::{
-    Decoded, LoadedState, MIGRATIONS, Migration, STATE_SCHEMA_VERSION, SchemaError, Slot,
-    SlotRecord, SpaceFuelState, State, StateChange, StateError, StateOrigin, StateStore,
-    decode_state, decode_with, encode_state,
+    ApplyingRecord, ComponentUpdateState, Decoded, LoadedState, MIGRATIONS, Migration,
+    RejectedArtifact, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord, SnoozeRecord,
+    SpaceFuelState, StagedRecord, State, StateChange, StateError, StateOrigin, StateStore,
+    UpdateOutcomeRecord, UpdateResult, UpdatesState, decode_state, decode_with, encode_state,
 };
 pub use terminal::{
     CompanyInformation, TERMINAL_RECORD_VERSION, TerminalConfigStore, TerminalRecord,

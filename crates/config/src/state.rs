@@ -1,11 +1,15 @@
 //! `state.json`: the runtime update state (installation id, SpaceFuel blue/green
-//! tracking), its versioned schema and migrations, and the [`StateStore`] port.
+//! tracking, component updates in flight), its versioned schema and migrations,
+//! and the [`StateStore`] port.
 //!
 //! The schema functions here are pure ([`decode_state`], [`encode_state`]); the
 //! file handling (atomic write, backup, recovery) is the store adapter's job.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
+
+use spacepos_core::ComponentId;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,7 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The schema version this build writes.
-pub const STATE_SCHEMA_VERSION: u32 = 1;
+pub const STATE_SCHEMA_VERSION: u32 = 2;
 
 /// One of SpaceFuel's two installation slots, `extensions/spacefuel/{blue,green}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,6 +82,10 @@ pub struct State {
     /// rediscover it rather than assume a default.
     #[serde(default)]
     pub reset_after_corruption: Option<DateTime<Utc>>,
+    /// Component updates in flight (schema v2): what is staged, being applied,
+    /// snoozed or refused, per component. Owned by `spacepos-updates`.
+    #[serde(default)]
+    pub updates: UpdatesState,
 }
 
 impl State {
@@ -87,8 +95,155 @@ impl State {
             instance_id: Uuid::new_v4(),
             spacefuel: SpaceFuelState::default(),
             reset_after_corruption: None,
+            updates: UpdatesState::default(),
         }
     }
+}
+
+/// The update records of every component (`state.json` schema v2, key `updates`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UpdatesState {
+    #[serde(default)]
+    pub spacepos: ComponentUpdateState,
+    #[serde(default)]
+    pub spacefuel: ComponentUpdateState,
+}
+
+impl UpdatesState {
+    pub fn component(&self, component: ComponentId) -> &ComponentUpdateState {
+        match component {
+            ComponentId::SpacePos => &self.spacepos,
+            ComponentId::SpaceFuel => &self.spacefuel,
+        }
+    }
+
+    pub fn component_mut(&mut self, component: ComponentId) -> &mut ComponentUpdateState {
+        match component {
+            ComponentId::SpacePos => &mut self.spacepos,
+            ComponentId::SpaceFuel => &mut self.spacefuel,
+        }
+    }
+}
+
+/// The update records of one component.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ComponentUpdateState {
+    /// The release downloaded, verified and staged, waiting to be applied.
+    #[serde(default)]
+    pub staged: Option<StagedRecord>,
+    /// An installation started (recorded before the installer is called) and
+    /// not yet reported.
+    #[serde(default)]
+    pub applying: Option<ApplyingRecord>,
+    /// Snoozes granted, per version: the count never resets for a version.
+    #[serde(default)]
+    pub snoozes: BTreeMap<String, SnoozeRecord>,
+    /// Artifacts refused (bad signature, sha256, version, or an installation
+    /// that failed): never downloaded or applied again.
+    #[serde(default)]
+    pub rejected: Vec<RejectedArtifact>,
+}
+
+impl ComponentUpdateState {
+    /// Whether the artifact `(version, sha256)` was refused before.
+    pub fn is_rejected(&self, version: &str, sha256: &str) -> bool {
+        self.rejected
+            .iter()
+            .any(|r| r.version == version && r.sha256.eq_ignore_ascii_case(sha256))
+    }
+}
+
+/// A verified, staged release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedRecord {
+    pub version: String,
+    /// Lower-case hex digest of the artifact.
+    pub sha256: String,
+    /// Where the staged artifact is (as the artifact store reported it).
+    pub path: String,
+    pub size: u64,
+    /// The release as the ERP announced it, for the updater's manifest.
+    pub url: String,
+    /// Base64 of the minisign `.sig` text, as the ERP sent it.
+    pub signature: String,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub pub_date: Option<DateTime<Utc>>,
+    pub staged_at: DateTime<Utc>,
+    /// SpaceFuel: the slot it will be installed into (the inactive one when it
+    /// was staged), as the Ready event reports it; `None` for SpacePOS.
+    #[serde(default)]
+    pub slot: Option<Slot>,
+    /// The `Id` of its `POSComponentReadyEvent`, chosen when it was staged, so
+    /// that writing the event to the outbox again never makes a second one.
+    pub ready_event_id: Uuid,
+    /// The Ready event is in the outbox.
+    #[serde(default)]
+    pub ready_queued: bool,
+}
+
+/// An installation in progress (or whose result is not reported yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyingRecord {
+    /// The version being installed.
+    pub version: String,
+    pub sha256: String,
+    /// The version running before; `None` if it was unknown.
+    #[serde(default)]
+    pub previous_version: Option<String>,
+    pub started_at: DateTime<Utc>,
+    /// The `Id` of its `POSComponentAppliedEvent`, chosen before installing.
+    pub applied_event_id: Uuid,
+    /// Set once the result is known; the record is cleared once the event is
+    /// in the outbox.
+    #[serde(default)]
+    pub outcome: Option<UpdateOutcomeRecord>,
+}
+
+/// The result of an installation, as `POSComponentAppliedEvent` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UpdateResult {
+    Applied,
+    RolledBack,
+    Failed,
+}
+
+impl UpdateResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateResult::Applied => "Applied",
+            UpdateResult::RolledBack => "RolledBack",
+            UpdateResult::Failed => "Failed",
+        }
+    }
+}
+
+/// A known installation result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOutcomeRecord {
+    pub result: UpdateResult,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Snoozes of one version of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnoozeRecord {
+    pub count: u32,
+    /// The last snooze ends then.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// An artifact that was refused and must not be fetched or applied again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedArtifact {
+    pub version: String,
+    pub sha256: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
 }
 
 impl Default for State {
@@ -139,7 +294,24 @@ impl fmt::Debug for Migration {
 }
 
 /// The migrations of this build, in order. Each schema change adds one step.
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    migrate: v1_to_v2,
+}];
+
+/// v1 -> v2: adds the (empty) `updates` section.
+fn v1_to_v2(mut value: Value) -> Result<Value, String> {
+    let obj = value
+        .as_object_mut()
+        .ok_or("the top level is not a JSON object")?;
+    if !obj.contains_key("updates") {
+        obj.insert(
+            "updates".into(),
+            serde_json::to_value(UpdatesState::default()).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(value)
+}
 
 /// A decoded state and the schema version it was stored with.
 #[derive(Debug, Clone, PartialEq)]
@@ -334,6 +506,89 @@ mod tests {
         let newer = decode_state(b"{\"schema_version\": 99}").unwrap_err();
         assert!(!newer.is_corruption());
         assert!(newer.to_string().contains("upgrade SpacePOS"));
+    }
+
+    #[test]
+    fn a_v1_file_is_migrated_to_v2_and_keeps_everything() {
+        let id = Uuid::new_v4();
+        let v1 = format!(
+            r#"{{"schema_version": 1, "instance_id": "{id}",
+                "spacefuel": {{"active_slot": "green", "blue": null,
+                    "green": {{"version": "2.1.0", "verified": true, "installed_at": "2025-04-02T22:15:07Z"}}}},
+                "reset_after_corruption": "2025-05-06T07:08:09Z"}}"#
+        );
+        let d = decode_state(v1.as_bytes()).unwrap();
+        assert_eq!(d.stored_version, 1);
+        assert_eq!(d.state.instance_id, id);
+        assert_eq!(d.state.spacefuel.active_slot, Some(Slot::Green));
+        assert_eq!(d.state.spacefuel.green.as_ref().unwrap().version, "2.1.0");
+        assert!(d.state.reset_after_corruption.is_some());
+        assert_eq!(d.state.updates, UpdatesState::default());
+        let v2: Value = serde_json::from_slice(&encode_state(&d.state)).unwrap();
+        assert_eq!(v2["schema_version"], 2);
+        assert!(v2["updates"]["spacepos"].is_object(), "{v2}");
+        assert_eq!(
+            decode_state(&encode_state(&d.state))
+                .unwrap()
+                .stored_version,
+            2
+        );
+    }
+
+    #[test]
+    fn update_records_round_trip() {
+        let at = DateTime::parse_from_rfc3339("2026-11-24T08:31:12Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut s = State::new();
+        let c = s.updates.component_mut(ComponentId::SpaceFuel);
+        c.staged = Some(StagedRecord {
+            version: "2.2.0".into(),
+            sha256: "ab".repeat(32),
+            path: "/data/updates/spacefuel/x.zip".into(),
+            size: 7,
+            url: "https://erp/x.zip".into(),
+            signature: "c2ln".into(),
+            notes: None,
+            pub_date: Some(at),
+            staged_at: at,
+            slot: Some(Slot::Green),
+            ready_event_id: Uuid::new_v4(),
+            ready_queued: true,
+        });
+        c.applying = Some(ApplyingRecord {
+            version: "2.2.0".into(),
+            sha256: "ab".repeat(32),
+            previous_version: Some("2.1.0".into()),
+            started_at: at,
+            applied_event_id: Uuid::new_v4(),
+            outcome: Some(UpdateOutcomeRecord {
+                result: UpdateResult::RolledBack,
+                error: Some("health check failed".into()),
+                at,
+            }),
+        });
+        c.snoozes.insert(
+            "2.2.0".into(),
+            SnoozeRecord {
+                count: 2,
+                until: Some(at),
+            },
+        );
+        c.rejected.push(RejectedArtifact {
+            version: "9.9.9".into(),
+            sha256: "cd".repeat(32),
+            reason: "bad signature".into(),
+            at,
+        });
+        let d = decode_state(&encode_state(&s)).unwrap();
+        assert_eq!(d.state, s);
+        assert!(
+            d.state
+                .updates
+                .spacefuel
+                .is_rejected("9.9.9", &"CD".repeat(32))
+        );
     }
 
     fn v1_to_v2(mut v: Value) -> Result<Value, String> {

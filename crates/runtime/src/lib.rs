@@ -12,8 +12,11 @@
 //!
 //! It declares no port; it is composed by the apps from the domain crates' ports.
 
+mod events;
 mod health;
 mod runtime;
 
 pub use health::{Health, LoopReport};
-pub use runtime::{BusPorts, Runtime, RuntimeError, RuntimeSettings, SyncPorts};
+pub use runtime::{
+    BusPorts, PresencePorts, Runtime, RuntimeError, RuntimeSettings, SyncPorts, UpdatesMode,
+};

@@ -5,17 +5,25 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use spacepos_auth::{Onboarding, OnboardingError};
-use spacepos_config::{ConfigStateStore, keys};
-use spacepos_core::Clock;
-use spacepos_sync::{
-    BusEventHandler, DatasetApi, DeviceGate, DrainReport, EventDecoder, EventPublisher,
-    EventSubscriber, Inbox, InboxProgress, LocalStore, OperationsApi, Outbox, SeedProgress, Seeder,
-    SendTimers, Sender, jittered,
+use spacepos_config::{ConfigStateStore, TerminalConfigStore, keys};
+use spacepos_core::{Clock, Secret, TerminalIdentity};
+use spacepos_presence::{
+    BeatRecord, ComponentStatusSource, Heartbeat, PresenceControl, PresenceEncoder,
+    PresenceSettingsHandler, StaffSessionSource, SyncSummary, SyncSummarySource,
 };
+use spacepos_sync::{
+    DatasetApi, DeviceGate, DrainReport, EventDecoder, EventPublisher, EventSubscriber, Inbox,
+    InboxProgress, LocalStore, OperationsApi, Outbox, SeedProgress, Seeder, SendTimers, Sender,
+    jittered,
+};
+use spacepos_updates::Updates;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::events::RuntimeEvents;
 
 use crate::health::{Health, LoopReport};
 
@@ -31,6 +39,38 @@ pub struct SyncPorts {
     pub onboarding: Option<Arc<Onboarding>>,
     pub clock: Arc<dyn Clock>,
     pub bus: Option<BusPorts>,
+    /// Presence heartbeats (needs the bus).
+    pub presence: Option<PresencePorts>,
+    /// Component updates: checked on a timer and at once on a release event.
+    pub updates: Option<UpdatesMode>,
+}
+
+/// How much of the update flow this node runs.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // wraps the service; nothing useful to print
+pub enum UpdatesMode {
+    /// Check, stage, and apply due updates at safe points (the desktop app, the
+    /// SpaceFuel service: they can install).
+    Full(Updates),
+    /// Check and stage (reporting Ready) only: a headless node that cannot
+    /// install SpacePOS itself; the desktop app installs what is staged.
+    CheckOnly(Updates),
+}
+
+/// What the heartbeat needs besides the bus (the runtime adds the sync summary).
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // trait objects; nothing useful to print
+pub struct PresencePorts {
+    pub identity: TerminalIdentity,
+    pub secret: Secret,
+    pub instance_id: Uuid,
+    pub components: Arc<dyn ComponentStatusSource>,
+    pub staff: Arc<dyn StaffSessionSource>,
+    pub encoder: Arc<dyn PresenceEncoder>,
+    /// The live settings (from the configuration at start).
+    pub control: PresenceControl,
+    /// Where ERP changes of the settings are persisted.
+    pub terminal_store: Arc<dyn TerminalConfigStore>,
 }
 
 /// The event bus side, when the node has a broker.
@@ -40,8 +80,6 @@ pub struct BusPorts {
     pub subscriber: Arc<dyn EventSubscriber>,
     pub publisher: Arc<dyn EventPublisher>,
     pub decoder: Arc<dyn EventDecoder>,
-    /// Applies consumed events other than dataset changes.
-    pub handler: Option<Arc<dyn BusEventHandler>>,
 }
 
 impl std::fmt::Debug for SyncPorts {
@@ -103,7 +141,6 @@ impl Runtime {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RuntimeError> {
         let health = Health::new(self.ports.config_state.clone());
         health.reonboarding_needed(false).await;
-        self.refresh_settings(&health).await;
 
         let mut loops = JoinSet::new();
         let (gap_tx, gap_rx) = mpsc::unbounded_channel();
@@ -134,6 +171,35 @@ impl Runtime {
             });
         }
 
+        let (release_tx, release_rx) = mpsc::channel::<()>(8);
+        if let Some(mode) = self.ports.updates.clone() {
+            let token = shutdown.clone();
+            loops.spawn(async move {
+                match mode {
+                    UpdatesMode::Full(updates) => {
+                        if let Err(e) = updates.reconcile_at_start().await {
+                            warn!(error = %e, "could not settle the outcome of the last update");
+                        }
+                        updates.run(token, release_rx).await;
+                    }
+                    UpdatesMode::CheckOnly(updates) => check_only(updates, release_rx, token).await,
+                }
+                "updates"
+            });
+        }
+        let presence_handler = self.ports.presence.as_ref().map(|p| {
+            Arc::new(PresenceSettingsHandler::new(
+                p.identity.client_id.clone(),
+                p.identity.store_number,
+                p.terminal_store.clone(),
+                p.control.clone(),
+                self.ports.clock.clone(),
+            ))
+        });
+        self.apply_refreshed_settings(presence_handler.as_deref(), &health)
+            .await;
+        let (progress_tx, progress_rx) = watch::channel(InboxProgress::default());
+
         if let Some(bus) = self.ports.bus.clone() {
             let sender = Sender::to_bus(
                 self.ports.outbox.clone(),
@@ -152,23 +218,65 @@ impl Runtime {
             });
 
             if self.settings.ingest_enabled {
-                let mut inbox = Inbox::new(
+                let handler = RuntimeEvents {
+                    presence: presence_handler.clone(),
+                    releases: self.ports.updates.is_some().then(|| release_tx.clone()),
+                };
+                let inbox = Inbox::new(
                     bus.subscriber.clone(),
                     bus.decoder.clone(),
                     self.ports.store.clone(),
                 )
-                .with_gap_reports(gap_tx.clone());
-                if let Some(handler) = bus.handler.clone() {
-                    inbox = inbox.with_handler(handler);
-                }
-                let (tx, rx) = watch::channel(InboxProgress::default());
-                inbox = inbox.with_progress(tx);
+                .with_gap_reports(gap_tx.clone())
+                .with_handler(Arc::new(handler))
+                .with_progress(progress_tx);
                 let token = shutdown.clone();
-                let recorder = tokio::spawn(record_inbox(health.clone(), rx, token.clone()));
+                let reconnects = Reconnects {
+                    onboarding: self.ports.onboarding.clone(),
+                    presence: presence_handler.clone(),
+                    gate: self.gate.clone(),
+                };
+                let recorder = tokio::spawn(record_inbox(
+                    health.clone(),
+                    progress_rx.clone(),
+                    reconnects,
+                    token.clone(),
+                ));
                 loops.spawn(async move {
                     inbox.run(token).await;
                     let _ = recorder.await;
                     "consume"
+                });
+            }
+
+            if let Some(p) = self.ports.presence.clone() {
+                let summary = RuntimeSyncSummary {
+                    outbox: self.ports.outbox.clone(),
+                    inbox: progress_rx.clone(),
+                };
+                let heartbeat = Heartbeat::new(
+                    p.identity,
+                    p.secret,
+                    p.instance_id,
+                    p.components,
+                    p.staff,
+                    Arc::new(summary),
+                    p.encoder,
+                    bus.publisher.clone(),
+                    p.control,
+                    self.ports.clock.clone(),
+                );
+                let (beat_tx, beat_rx) = watch::channel(None::<BeatRecord>);
+                let token = shutdown.clone();
+                let recorder = tokio::spawn(record_beats(health.clone(), beat_rx, token.clone()));
+                loops.spawn(async move {
+                    heartbeat
+                        .run(token, move |r| {
+                            let _ = beat_tx.send(Some(r.clone()));
+                        })
+                        .await;
+                    let _ = recorder.await;
+                    "presence"
                 });
             }
         }
@@ -207,24 +315,136 @@ impl Runtime {
     }
 
     /// `GET /api/pos/terminals/me` at start: settings the ERP changed while this
-    /// node was not running land now. Best effort.
-    async fn refresh_settings(&self, health: &Health) {
-        let Some(onboarding) = &self.ports.onboarding else {
-            return;
+    /// node was not running land now, presence included. Best effort.
+    async fn apply_refreshed_settings(
+        &self,
+        presence: Option<&PresenceSettingsHandler>,
+        health: &Health,
+    ) {
+        let reconnects = Reconnects {
+            onboarding: self.ports.onboarding.clone(),
+            presence: None,
+            gate: self.gate.clone(),
         };
+        if let Some(record) = reconnects.refresh().await
+            && let Some(p) = presence
+            && let Some(interval) = record.presence_interval_seconds
+        {
+            let _ = p.apply(interval, record.report_presence).await;
+        }
+        if self.gate.is_closed() {
+            health.reonboarding_needed(true).await;
+        }
+    }
+}
+
+/// Re-reads `terminals/me` after the broker connection comes back: a presence
+/// change published while the terminal was disconnected never reaches it as an event.
+#[derive(Clone)]
+struct Reconnects {
+    onboarding: Option<Arc<Onboarding>>,
+    presence: Option<Arc<PresenceSettingsHandler>>,
+    gate: DeviceGate,
+}
+
+impl Reconnects {
+    async fn refresh(&self) -> Option<spacepos_config::TerminalRecord> {
+        let onboarding = self.onboarding.as_ref()?;
         match onboarding.refresh_settings().await {
-            Ok(r) if r.changed => {
-                info!("the ERP changed this terminal's settings while it was not running; stored")
+            Ok(r) => {
+                if r.changed {
+                    info!("the ERP changed this terminal's settings while it was away; stored");
+                }
+                Some(r.record)
             }
-            Ok(_) => {}
             Err(OnboardingError::Remote(e)) => {
                 self.gate.observe(&e);
-                if self.gate.is_closed() {
-                    health.reonboarding_needed(true).await;
-                }
-                warn!(error = %e, "could not read this terminal's settings from the ERP at start");
+                warn!(error = %e, "could not read this terminal's settings from the ERP");
+                None
             }
-            Err(e) => warn!(error = %e, "could not refresh this terminal's settings"),
+            Err(e) => {
+                warn!(error = %e, "could not refresh this terminal's settings");
+                None
+            }
+        }
+    }
+
+    async fn after_reconnect(&self) {
+        if let Some(record) = self.refresh().await
+            && let (Some(p), Some(interval)) = (&self.presence, record.presence_interval_seconds)
+            && let Err(e) = p.apply(interval, record.report_presence).await
+        {
+            warn!(error = %e, "could not apply the refreshed presence settings");
+        }
+    }
+}
+
+/// The sync figures of a beat: the outbox now, and the consumer's last event.
+struct RuntimeSyncSummary {
+    outbox: Arc<dyn Outbox>,
+    inbox: watch::Receiver<InboxProgress>,
+}
+
+#[async_trait::async_trait]
+impl SyncSummarySource for RuntimeSyncSummary {
+    async fn summary(&self) -> SyncSummary {
+        let stats = self.outbox.stats().await.unwrap_or_default();
+        SyncSummary {
+            pending_operations: stats.pending,
+            oldest_pending_age_seconds: stats
+                .oldest_pending_created_at
+                .map(|t| u64::try_from((Utc::now() - t).num_seconds()).unwrap_or(0)),
+            parked_operations: stats.parked,
+            last_event_applied_at: self.inbox.borrow().last_event_applied_at,
+        }
+    }
+}
+
+/// Check for releases every `check_interval` and at once on a release event;
+/// stage what verifies. Never installs.
+async fn check_only(
+    updates: Updates,
+    mut release_events: mpsc::Receiver<()>,
+    shutdown: CancellationToken,
+) {
+    let every = updates.settings().check_interval;
+    loop {
+        match updates.check().await {
+            Ok(report) => tracing::debug!(?report, "update check done"),
+            Err(e) => warn!(error = %e, "could not check for updates; trying again later"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+            Some(()) = release_events.recv() => {}
+        }
+    }
+}
+
+/// Write the heartbeat's record to `config_state` when it changes.
+async fn record_beats(
+    health: Health,
+    mut beats: watch::Receiver<Option<BeatRecord>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            changed = beats.changed() => changed.is_err(),
+        };
+        let record = beats.borrow_and_update().clone();
+        if let Some(r) = record {
+            let value = json!({
+                "on": r.settings.report,
+                "intervalSeconds": r.settings.interval.as_secs(),
+                "lastBeatAt": r.last_beat_at.map(|t| t.to_rfc3339()),
+                "nextBeatAt": if stop { None } else { r.next_beat_at.map(|t| t.to_rfc3339()) },
+                "error": r.last_error,
+            });
+            health.put(keys::PRESENCE, &value).await;
+        }
+        if stop {
+            return;
         }
     }
 }
@@ -276,16 +496,28 @@ async fn record_drains(
 async fn record_inbox(
     health: Health,
     mut progress: watch::Receiver<InboxProgress>,
+    reconnects: Reconnects,
     shutdown: CancellationToken,
 ) {
     let mut written = InboxProgress::default();
     let mut first = true;
+    let mut was_connected = false;
+    let mut lost = false;
     loop {
         let stop = tokio::select! {
             _ = shutdown.cancelled() => true,
             changed = progress.changed() => changed.is_err(),
         };
         let now = progress.borrow_and_update().clone();
+        if was_connected && !now.connected {
+            lost = true;
+        }
+        if now.connected && lost {
+            lost = false;
+            let r = reconnects.clone();
+            tokio::spawn(async move { r.after_reconnect().await });
+        }
+        was_connected |= now.connected;
         if first || now.connected != written.connected || now.error != written.error || stop {
             let bus = json!({"at": Utc::now().to_rfc3339(), "connected": now.connected && !stop,
                              "error": if stop { Some("stopped".to_owned()) } else { now.error.clone() },

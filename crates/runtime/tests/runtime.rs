@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use spacepos_amqp::WireDecoder;
 use spacepos_config::{ConfigStateStore, keys};
-use spacepos_core::{RemoteError, SystemClock};
+use spacepos_core::RemoteError;
 use spacepos_runtime::{BusPorts, Runtime, RuntimeSettings, SyncPorts};
 use spacepos_sync::{Destination, LocalStore, NewOperation, OperationState, Outbox};
 use spacepos_testkit::fakes::{
@@ -50,13 +50,16 @@ impl Node {
                 outbox: Arc::new(self.outbox.clone()),
                 config_state: Arc::new(self.state.clone()),
                 onboarding: None,
-                clock: Arc::new(SystemClock),
+                clock: Arc::new(spacepos_testkit::fakes::TokioClock::starting_at(
+                    chrono::Utc::now(),
+                )),
                 bus: Some(BusPorts {
                     subscriber: Arc::new(self.bus.clone()),
                     publisher: Arc::new(self.bus.clone()),
                     decoder: Arc::new(WireDecoder),
-                    handler: None,
                 }),
+                presence: None,
+                updates: None,
             },
             settings,
         )
@@ -90,7 +93,7 @@ impl Node {
     }
 }
 
-const SETTINGS: RuntimeSettings = RuntimeSettings {
+pub(crate) const SETTINGS: RuntimeSettings = RuntimeSettings {
     ingest_enabled: true,
     send_enabled: true,
     ingest_every: Duration::from_secs(600),
@@ -247,4 +250,226 @@ async fn shutdown_stops_every_loop_and_records_the_bus_as_stopped() {
         .unwrap();
     let bus = node.state.get(keys::BUS).await.unwrap().unwrap();
     assert_eq!(bus["connected"], false, "{bus}");
+}
+
+// ---- presence through the runtime ----------------------------------------
+
+mod presence {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use spacepos_amqp::{WireDecoder, WirePresenceEncoder};
+    use spacepos_auth::{Onboarding, OnboardingApi, OnboardingRequest};
+    use spacepos_config::{ConfigStateStore, TerminalConfigStore, keys};
+    use spacepos_core::{ClientInfo, ComponentId, Product, SystemClock};
+    use spacepos_erp_wire::events::PosPresenceEvent;
+    use spacepos_presence::{
+        ComponentReport, ComponentState, ComponentStatusSource, PresenceControl, PresenceSettings,
+        StaffSessionSource,
+    };
+    use spacepos_runtime::{BusPorts, PresencePorts, Runtime, SyncPorts};
+    use spacepos_testkit::fakes::{
+        MemoryBus, MemoryConfigState, MemoryDatasets, MemoryErp, MemoryLocalStore,
+        MemoryOperations, MemoryOutbox, MemoryTerminalStore,
+    };
+    use tokio_util::sync::CancellationToken;
+    use uuid::Uuid;
+
+    struct Till;
+
+    #[async_trait]
+    impl ComponentStatusSource for Till {
+        async fn components(&self) -> Vec<ComponentReport> {
+            vec![ComponentReport {
+                component: ComponentId::SpacePos,
+                version: "0.1.0".into(),
+                state: ComponentState::Running,
+                active_slot: None,
+                detail: None,
+            }]
+        }
+    }
+
+    #[async_trait]
+    impl StaffSessionSource for Till {
+        async fn current_staff_id(&self) -> Option<String> {
+            None
+        }
+    }
+
+    struct Onboarded {
+        erp: MemoryErp,
+        record: spacepos_config::TerminalRecord,
+        terminals: MemoryTerminalStore,
+        onboarding: Arc<Onboarding>,
+    }
+
+    async fn onboarded() -> Onboarded {
+        let erp = MemoryErp::new();
+        let code = erp.issue_code(12, 3);
+        let terminals = MemoryTerminalStore::new();
+        let info = ClientInfo {
+            product: Product::SpacePos,
+            version: "0.1.0".into(),
+            os_name: "Linux".into(),
+            os_version: "6".into(),
+            arch: "x86_64".into(),
+            hostname: "t".into(),
+        };
+        let anonymous: Arc<dyn OnboardingApi> = Arc::new(erp.anonymous());
+        let onboard = Onboarding::new(
+            anonymous,
+            Arc::new(terminals.clone()),
+            Arc::new(SystemClock),
+        );
+        let url = url::Url::parse("https://erp.example.com").unwrap();
+        let request = OnboardingRequest {
+            code,
+            client: info,
+            components: vec![ComponentId::SpacePos],
+        };
+        let record = onboard.onboard(request, &url, false).await.unwrap();
+        let device: Arc<dyn OnboardingApi> = Arc::new(erp.device(record.credentials()));
+        let onboarding = Arc::new(Onboarding::new(
+            device,
+            Arc::new(terminals.clone()),
+            Arc::new(SystemClock),
+        ));
+        Onboarded {
+            erp,
+            record,
+            terminals,
+            onboarding,
+        }
+    }
+
+    fn runtime(
+        o: &Onboarded,
+        bus: &MemoryBus,
+        state: &MemoryConfigState,
+        interval: u32,
+    ) -> Runtime {
+        let datasets = MemoryDatasets::new();
+        datasets.add_generated("products", 5, 1);
+        let store = MemoryLocalStore::new();
+        Runtime::new(
+            SyncPorts {
+                datasets: Arc::new(datasets),
+                operations: Arc::new(MemoryOperations::new()),
+                store: Arc::new(store),
+                outbox: Arc::new(MemoryOutbox::new()),
+                config_state: Arc::new(state.clone()),
+                onboarding: Some(o.onboarding.clone()),
+                clock: Arc::new(spacepos_testkit::fakes::TokioClock::starting_at(
+                    chrono::Utc::now(),
+                )),
+                bus: Some(BusPorts {
+                    subscriber: Arc::new(bus.clone()),
+                    publisher: Arc::new(bus.clone()),
+                    decoder: Arc::new(WireDecoder),
+                }),
+                presence: Some(PresencePorts {
+                    identity: o.record.identity(),
+                    secret: o.record.client_secret.clone(),
+                    instance_id: Uuid::from_u128(1),
+                    components: Arc::new(Till),
+                    staff: Arc::new(Till),
+                    encoder: Arc::new(WirePresenceEncoder),
+                    control: PresenceControl::new(PresenceSettings::new(true, interval)),
+                    terminal_store: Arc::new(o.terminals.clone()),
+                }),
+                updates: None,
+            },
+            super::SETTINGS,
+        )
+    }
+
+    fn beats(bus: &MemoryBus) -> Vec<PosPresenceEvent> {
+        bus.published()
+            .iter()
+            .filter(|m| m.event_type.as_deref() == Some("POSPresenceEvent"))
+            .map(|m| serde_json::from_slice(&m.body).unwrap())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beats_go_out_on_the_bus_and_status_sees_them() {
+        let o = onboarded().await;
+        // The ERP's value wins: the runtime reads terminals/me at start.
+        o.erp.set_presence(&o.record.client_id, 60, true);
+        let (bus, state) = (MemoryBus::new(), MemoryConfigState::new());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runtime(&o, &bus, &state, 60).run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let sent = beats(&bus);
+        assert!(sent.len() >= 4, "{}", sent.len());
+        assert_eq!(sent[0].client_id, o.record.client_id);
+        assert_eq!(sent[0].interval_seconds, 60);
+        let recorded = state.get(keys::PRESENCE).await.unwrap().unwrap();
+        assert_eq!(recorded["on"], true, "{recorded}");
+        assert!(
+            recorded["lastBeatAt"].is_string() && recorded["nextBeatAt"].is_string(),
+            "{recorded}"
+        );
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_event_on_the_bus_changes_the_beat() {
+        let o = onboarded().await;
+        let (bus, state) = (MemoryBus::new(), MemoryConfigState::new());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runtime(&o, &bus, &state, 600).run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let event = serde_json::json!({"Id": Uuid::new_v4(), "CreationDate": "2026-11-25T09:00:00Z",
+            "ClientId": o.record.client_id, "StoreNumber": 12, "PresenceIntervalSeconds": 30, "ReportPresence": true});
+        bus.erp_publish(
+            "POSPresenceIntervalUpdatedIntegrationEvent",
+            "e1",
+            event.to_string().as_bytes(),
+        );
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        let sent = beats(&bus);
+        assert!(
+            sent.len() >= 5,
+            "beats every ~30 s after the event: {}",
+            sent.len()
+        );
+        assert_eq!(sent.last().unwrap().interval_seconds, 30);
+        let stored = o.terminals.load().await.unwrap().unwrap();
+        assert_eq!(stored.presence_interval_seconds, Some(30));
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_made_while_the_bus_was_down_is_read_from_terminals_me_after_the_reconnect() {
+        let o = onboarded().await;
+        let (bus, state) = (MemoryBus::new(), MemoryConfigState::new());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runtime(&o, &bus, &state, 600).run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        bus.set_down(true);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // The ERP changes the interval while the terminal cannot hear events.
+        o.erp.set_presence(&o.record.client_id, 45, true);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        bus.set_down(false);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let stored = o.terminals.load().await.unwrap().unwrap();
+        assert_eq!(
+            stored.presence_interval_seconds,
+            Some(45),
+            "read from terminals/me after the reconnect"
+        );
+        let n = beats(&bus).len();
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        let after = beats(&bus);
+        assert!(after.len() - n >= 3, "beats every ~45 s now");
+        assert_eq!(after.last().unwrap().interval_seconds, 45);
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
 }

@@ -32,7 +32,7 @@ use crate::cli::DemoArgs;
 use crate::exit::{CliError, Kind};
 use crate::node::Node;
 
-const STEPS: usize = 9;
+const STEPS: usize = 11;
 
 fn step(n: usize, text: impl AsRef<str>) {
     println!("[{n}/{STEPS}] {}", text.as_ref());
@@ -191,6 +191,7 @@ async fn steps(
     }
 
     sync_steps(erp, &node, &record).await?;
+    update_and_presence_steps(erp, &node, &record).await?;
 
     let device_calls: Vec<_> = erp
         .requests()
@@ -397,4 +398,156 @@ async fn live_event(
     publisher.delete_terminal_queues(client_id).await.ok();
     publisher.close().await;
     Ok(how)
+}
+
+/// Steps 10-11: a signed release is staged; a presence beat is sent.
+async fn update_and_presence_steps(
+    erp: &FakeErp,
+    node: &Node,
+    record: &TerminalRecord,
+) -> Result<(), CliError> {
+    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+    let config = node.config(Some(record))?;
+    let client = Arc::new(node.device_client(&config, record, None)?);
+    let store = Arc::new(node.store().await?);
+
+    let release = erp
+        .publish_release(
+            spacepos_fake_erp::ReleaseSpec::new(spacepos_core::ComponentId::SpacePos, "0.2.0")
+                .with_size(3 * 1024 * 1024),
+        )
+        .map_err(|e| internal(&e))?;
+    let key = erp.update_keys().primary.key_line;
+    let updates = crate::updates::service(
+        node,
+        &config,
+        record,
+        client.clone(),
+        store.clone(),
+        vec![key],
+    )
+    .await?
+    .ok_or_else(|| CliError::new(Kind::Internal, "no update service"))?;
+    let chunks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = chunks.clone();
+    updates.set_progress(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let report = updates.check().await.map_err(|e| internal(&e))?;
+    if report.staged().is_empty() {
+        return Err(CliError::new(
+            Kind::Internal,
+            format!("the release was not staged: {report:?}"),
+        ));
+    }
+    step(
+        10,
+        format!(
+            "The ERP published SpacePOS {} ({} KiB): downloaded in {} ranged requests, minisign signature \
+             (version {}) and sha256 verified, staged; POSComponentReadyEvent queued in the outbox",
+            release.version,
+            release.size.unwrap_or(0) / 1024,
+            chunks.load(std::sync::atomic::Ordering::Relaxed),
+            release.version,
+        ),
+    );
+    detail(
+        "snooze it with `spacepos updates snooze spacepos` (3 times, 5 minutes each); the desktop app installs it at a safe moment",
+    );
+
+    let Some(url) = config.node.amqp_url.clone() else {
+        step(
+            11,
+            "Presence beats need the event bus: no RabbitMQ here, so no beat was sent",
+        );
+        return Ok(());
+    };
+    let mut amqp = spacepos_amqp::AmqpConfig::new(url, record.client_id.clone());
+    amqp.exchange = config.node.exchange.clone();
+    let publisher = Arc::new(spacepos_amqp::AmqpPublisher::start(amqp).map_err(|e| internal(&e))?);
+    publisher
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .map_err(|e| internal(&e))?;
+    // The Ready event goes out with confirms, as the runtime's bus sender does.
+    let bus_sender = Sender::to_bus(
+        store.clone(),
+        publisher.clone(),
+        DeviceGate::new(),
+        Arc::new(SystemClock),
+        SendTimers {
+            every: Duration::from_secs(5),
+            retry: Duration::from_secs(30),
+        },
+    );
+    let published = bus_sender.drain().await.map_err(|e| internal(&e))?;
+    let instance_id = node.load_state().await?.state.instance_id;
+    let heartbeat = spacepos_presence::Heartbeat::new(
+        record.identity(),
+        record.client_secret.clone(),
+        instance_id,
+        Arc::new(crate::components::NodeComponents {
+            till: true,
+            state: node.state.clone(),
+        }),
+        Arc::new(NoStaff),
+        Arc::new(StoreSummary(store.clone())),
+        Arc::new(spacepos_amqp::WirePresenceEncoder),
+        publisher.clone(),
+        spacepos_presence::PresenceControl::new(spacepos_presence::PresenceSettings::new(
+            true, 300,
+        )),
+        Arc::new(SystemClock),
+    );
+    let settings =
+        spacepos_presence::PresenceSettings::new(true, config.terminal.presence_interval_seconds);
+    let beat = heartbeat
+        .assemble(
+            settings,
+            Duration::from_secs(u64::from(config.terminal.presence_interval_seconds)),
+        )
+        .await;
+    let event =
+        spacepos_presence::PresenceEncoder::encode(&spacepos_amqp::WirePresenceEncoder, &beat);
+    spacepos_sync::EventPublisher::publish(publisher.as_ref(), &event)
+        .await
+        .map_err(|e| internal(&e))?;
+    publisher.close().await;
+    step(
+        11,
+        format!(
+            "Sent {} tracking event(s) and a POSPresenceEvent through RabbitMQ with confirms: {} component(s), \
+             {} pending operation(s), next beat expected at {}",
+            published.done,
+            beat.components.len(),
+            beat.sync.pending_operations,
+            beat.next_expected_at.format("%H:%M:%S UTC")
+        ),
+    );
+    Ok(())
+}
+
+struct NoStaff;
+
+#[async_trait::async_trait]
+impl spacepos_presence::StaffSessionSource for NoStaff {
+    async fn current_staff_id(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The outbox figures of a beat, read from the store.
+struct StoreSummary(Arc<spacepos_sqlite::SqliteStore>);
+
+#[async_trait::async_trait]
+impl spacepos_presence::SyncSummarySource for StoreSummary {
+    async fn summary(&self) -> spacepos_presence::SyncSummary {
+        let stats = self.0.stats().await.unwrap_or_default();
+        spacepos_presence::SyncSummary {
+            pending_operations: stats.pending,
+            oldest_pending_age_seconds: None,
+            parked_operations: stats.parked,
+            last_event_applied_at: None,
+        }
+    }
 }

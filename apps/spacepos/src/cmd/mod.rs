@@ -10,6 +10,7 @@ pub(crate) mod ops;
 pub(crate) mod run;
 pub(crate) mod seed;
 pub(crate) mod status;
+pub(crate) mod updates;
 
 /// Print `value` as pretty JSON on stdout.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), crate::exit::CliError> {

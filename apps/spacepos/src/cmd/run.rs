@@ -3,11 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use spacepos_amqp::{AmqpConfig, AmqpPublisher, AmqpSubscriber, WireDecoder};
-use spacepos_auth::Onboarding;
+use spacepos_amqp::{AmqpConfig, AmqpPublisher, AmqpSubscriber, WireDecoder, WirePresenceEncoder};
+use spacepos_auth::jwt::TokenExpectations;
+use spacepos_auth::{Onboarding, Sessions};
 use spacepos_config::{Config, TerminalRecord};
 use spacepos_core::SystemClock;
-use spacepos_runtime::{BusPorts, Runtime, RuntimeSettings, SyncPorts};
+use spacepos_presence::{PresenceControl, PresenceSettings};
+use spacepos_runtime::{BusPorts, PresencePorts, Runtime, RuntimeSettings, SyncPorts, UpdatesMode};
+
+use crate::components::{NodeComponents, SessionStaff};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -40,7 +44,6 @@ impl Bus {
             subscriber: self.subscriber.clone(),
             publisher: self.publisher.clone(),
             decoder: Arc::new(WireDecoder),
-            handler: None,
         }
     }
 
@@ -76,6 +79,30 @@ pub(crate) async fn build(node: &Node, with_bus: bool) -> Result<(Runtime, Optio
     } else {
         None
     };
+    let instance_id = node.load_state().await?.state.instance_id;
+    let sessions = Sessions::new(
+        client.clone(),
+        node.credentials.clone(),
+        Arc::new(SystemClock),
+        TokenExpectations::for_store(record.store_number),
+    );
+    let presence = PresencePorts {
+        identity: record.identity(),
+        secret: record.client_secret.clone(),
+        instance_id,
+        components: Arc::new(NodeComponents {
+            till: config.node.features.till,
+            state: node.state.clone(),
+        }),
+        staff: Arc::new(SessionStaff(sessions)),
+        encoder: Arc::new(WirePresenceEncoder),
+        control: PresenceControl::new(PresenceSettings::new(
+            config.terminal.report_presence,
+            config.terminal.presence_interval_seconds,
+        )),
+        terminal_store: node.terminal.clone(),
+    };
+    let (client_for_updates, store_for_updates) = (client.clone(), store.clone());
     let ports = SyncPorts {
         datasets: client.clone(),
         operations: client,
@@ -85,6 +112,23 @@ pub(crate) async fn build(node: &Node, with_bus: bool) -> Result<(Runtime, Optio
         onboarding: Some(onboarding),
         clock: Arc::new(SystemClock),
         bus: bus.as_ref().map(Bus::ports),
+        presence: Some(presence),
+        updates: match crate::updates::service(
+            node,
+            &config,
+            &record,
+            client_for_updates,
+            store_for_updates,
+            config.updates.trusted_keys.clone(),
+        )
+        .await?
+        {
+            Some(u) => Some(UpdatesMode::CheckOnly(u)),
+            None => {
+                tracing::warn!("{}", crate::updates::NO_TRUSTED_KEYS);
+                None
+            }
+        },
     };
     Ok((Runtime::new(ports, settings(&config)), bus))
 }

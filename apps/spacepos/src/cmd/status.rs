@@ -32,6 +32,8 @@ pub(crate) struct Status {
     spacefuel: SpaceFuelStatus,
     /// The local store: `None` before the node first ran, seeded or queued anything.
     store: Option<StoreStatus>,
+    /// Component updates; `None` when this node cannot verify updates (no trusted key).
+    updates: Option<Vec<super::updates::UpdateView>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +48,8 @@ struct StoreStatus {
     bus: Option<serde_json::Value>,
     last_event_applied_at: Option<serde_json::Value>,
     reonboarding_needed: bool,
+    /// What the heartbeat of `spacepos run` last recorded.
+    presence: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -248,6 +252,12 @@ pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliErr
         None => None,
     };
     let store = store_status(node).await?;
+    let updates = match &record {
+        Some(rec) if !node.config(Some(rec))?.updates.trusted_keys.is_empty() => {
+            super::updates::views(node).await.ok()
+        }
+        _ => None,
+    };
     Ok(Status {
         data_dir: node.data_dir.display().to_string(),
         config_file: node.config_file().map(|f| f.display().to_string()),
@@ -259,6 +269,7 @@ pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliErr
         staff,
         spacefuel,
         store,
+        updates,
     })
 }
 
@@ -305,10 +316,43 @@ async fn store_status(node: &Node) -> Result<Option<StoreStatus>, CliError> {
             .get(keys::REONBOARDING_NEEDED)
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
+        presence: facts.get(keys::PRESENCE).cloned(),
     }))
 }
 
-/// "5 s ago (ok)" / "2 min ago: <error>" from a recorded loop outcome.
+/// "on, every 300 s; last beat 10:02:03 UTC, next 10:07:01 UTC" from the heartbeat's record.
+fn heartbeat(p: Option<&serde_json::Value>) -> String {
+    let Some(p) = p else {
+        return "no beat sent yet".to_owned();
+    };
+    let when = |k: &str| {
+        p[k].as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc).format("%H:%M:%S UTC").to_string())
+    };
+    let on = if p["on"].as_bool() == Some(true) {
+        "on"
+    } else {
+        "off"
+    };
+    let mut text = format!(
+        "{on}, every {} s",
+        p["intervalSeconds"].as_u64().unwrap_or(0)
+    );
+    text.push_str(&format!(
+        "; last beat {}",
+        when("lastBeatAt").unwrap_or_else(|| "none yet".into())
+    ));
+    if let Some(next) = when("nextBeatAt") {
+        text.push_str(&format!(", next {next}"));
+    }
+    if let Some(e) = p["error"].as_str() {
+        text.push_str(&format!(" (last beat failed: {e})"));
+    }
+    text
+}
+
+/// "5 s ago (ok)" / `"2 min ago: <error>"` from a recorded loop outcome.
 fn outcome(v: &serde_json::Value) -> String {
     let at = v["at"]
         .as_str()
@@ -422,6 +466,18 @@ fn print_text(s: &Status) {
         (None, _) => "not installed".into(),
     };
     row("active slot", &slot);
+    println!("Updates");
+    match &s.updates {
+        None => row(
+            "updates",
+            "not checked: no trusted update key configured (updates.trusted_keys)",
+        ),
+        Some(views) => {
+            for v in views {
+                row(&v.component, &super::updates::describe(v));
+            }
+        }
+    }
     println!("Sync");
     let Some(st) = &s.store else {
         row(
@@ -481,6 +537,7 @@ fn print_text(s: &Status) {
             .and_then(|v| v.as_str())
             .unwrap_or("none applied yet"),
     );
+    row("heartbeat", &heartbeat(st.presence.as_ref()));
     for d in &st.datasets {
         let seq = d
             .sequence

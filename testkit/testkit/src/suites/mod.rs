@@ -29,6 +29,7 @@ use spacepos_config::{
     TerminalStoreError,
 };
 
+pub mod artifact_store;
 pub mod config_state;
 pub mod credential_store;
 pub mod erp;
@@ -36,9 +37,11 @@ pub mod erp_sync;
 pub mod event_bus;
 pub mod local_store;
 pub mod outbox;
+pub mod release_api;
 pub mod reopen;
 pub mod state_store;
 pub mod terminal_config_store;
+pub mod tracking_encoder;
 
 pub use reopen::Reopen;
 

@@ -1,0 +1,39 @@
+//! The runtime's handler of consumed events other than dataset changes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use spacepos_presence::PresenceSettingsHandler;
+use spacepos_sync::{BusEvent, BusEventHandler, HandleError};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+/// Routes presence settings to presence and release announcements to the
+/// update checker (a nudge: "check now").
+pub(crate) struct RuntimeEvents {
+    pub(crate) presence: Option<Arc<PresenceSettingsHandler>>,
+    pub(crate) releases: Option<mpsc::Sender<()>>,
+}
+
+#[async_trait]
+impl BusEventHandler for RuntimeEvents {
+    async fn handle(&self, event: &BusEvent) -> Result<(), HandleError> {
+        match event {
+            BusEvent::PresenceIntervalUpdated { .. } => match &self.presence {
+                Some(p) => p.handle(event).await,
+                None => Ok(()),
+            },
+            BusEvent::ReleasePublished {
+                component, version, ..
+            } => {
+                debug!(?component, %version, "a release was published; checking for updates now");
+                if let Some(tx) = &self.releases {
+                    // A nudge: if one is already waiting, this one adds nothing.
+                    let _ = tx.try_send(());
+                }
+                Ok(())
+            }
+            BusEvent::DatasetChanged(_) => Ok(()),
+        }
+    }
+}
