@@ -1,5 +1,5 @@
-//! `state.json` schema v1 -> v2 on disk: a v1 file loads as migrated and is
-//! stored again as v2, with everything it held.
+//! `state.json` schema migrations on disk: a v1 file loads as migrated and is
+//! stored again as the current version (v3), with everything it held.
 
 use std::fs;
 
@@ -8,8 +8,8 @@ use spacepos_config::{STATE_SCHEMA_VERSION, Slot, StateOrigin, StateStore, Updat
 use spacepos_fs::FileStateStore;
 
 #[tokio::test]
-async fn a_v1_state_file_loads_as_migrated_and_is_stored_as_v2() {
-    assert_eq!(STATE_SCHEMA_VERSION, 2);
+async fn a_v1_state_file_loads_as_migrated_and_is_stored_as_the_current_version() {
+    assert_eq!(STATE_SCHEMA_VERSION, 3);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("state.json");
     let v1 = r#"{
@@ -44,7 +44,8 @@ async fn a_v1_state_file_loads_as_migrated_and_is_stored_as_v2() {
     assert_eq!(loaded.state.updates, UpdatesState::default());
 
     let stored: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-    assert_eq!(stored["schema_version"], 2);
+    assert_eq!(stored["schema_version"], 3);
+    assert!(stored["spacefuel"]["switch"].is_null(), "{stored}");
     assert!(stored["updates"]["spacepos"].is_object(), "{stored}");
     assert_eq!(stored["spacefuel"]["active_slot"], "blue");
     let again = store.load().await.expect("load again");

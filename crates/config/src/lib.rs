@@ -29,7 +29,7 @@ pub use model::{
 };
 pub use state::{
     ApplyingRecord, ComponentUpdateState, Decoded, LoadedState, MIGRATIONS, Migration,
-    RejectedArtifact, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord, SnoozeRecord,
+    RejectedArtifact, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord, SnoozeRecord, SwitchRecord, SwitchStep,
     SpaceFuelState, StagedRecord, State, StateChange, StateError, StateOrigin, StateStore,
     UpdateOutcomeRecord, UpdateResult, UpdatesState, decode_state, decode_with, encode_state,
 };

@@ -18,7 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The schema version this build writes.
-pub const STATE_SCHEMA_VERSION: u32 = 2;
+pub const STATE_SCHEMA_VERSION: u32 = 3;
 
 /// One of SpaceFuel's two installation slots, `extensions/spacefuel/{blue,green}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,6 +68,63 @@ pub struct SpaceFuelState {
     pub active_slot: Option<Slot>,
     pub blue: Option<SlotRecord>,
     pub green: Option<SlotRecord>,
+    /// The switch in progress (schema v3), journaled before each step so a
+    /// restart after a crash finishes it or rolls it back. Owned by
+    /// `spacepos-spacefuel`.
+    #[serde(default)]
+    pub switch: Option<SwitchRecord>,
+}
+
+impl SpaceFuelState {
+    pub fn slot(&self, slot: Slot) -> Option<&SlotRecord> {
+        match slot {
+            Slot::Blue => self.blue.as_ref(),
+            Slot::Green => self.green.as_ref(),
+        }
+    }
+
+    pub fn slot_mut(&mut self, slot: Slot) -> &mut Option<SlotRecord> {
+        match slot {
+            Slot::Blue => &mut self.blue,
+            Slot::Green => &mut self.green,
+        }
+    }
+
+    /// The version of the active slot, if known.
+    pub fn active_version(&self) -> Option<&str> {
+        self.active_slot
+            .and_then(|s| self.slot(s))
+            .map(|r| r.version.as_str())
+    }
+}
+
+/// Where a blue/green switch stands. The steps in order: `Stopping` (the old
+/// slot is still active; its service is being stopped), `Starting` (the new
+/// slot is active; its service is being started), `Checking` (the new service
+/// runs; its health is checked within the grace), `RollingBack` (the health
+/// check failed: the old slot is active again and being restarted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchStep {
+    Stopping,
+    Starting,
+    Checking,
+    RollingBack,
+}
+
+/// A SpaceFuel slot switch in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchRecord {
+    /// The slot active before the switch (`None` on a first installation).
+    pub from: Option<Slot>,
+    pub from_version: Option<String>,
+    pub to: Slot,
+    pub to_version: String,
+    pub step: SwitchStep,
+    pub started_at: DateTime<Utc>,
+    /// Why the switch is being rolled back.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// The content of `state.json`.
@@ -294,10 +351,32 @@ impl fmt::Debug for Migration {
 }
 
 /// The migrations of this build, in order. Each schema change adds one step.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    migrate: v1_to_v2,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        migrate: v1_to_v2,
+    },
+    Migration {
+        from: 2,
+        migrate: v2_to_v3,
+    },
+];
+
+/// v2 -> v3: adds SpaceFuel's (empty) switch journal. A v2 build reading a v3
+/// file refuses it rather than ignore a switch in progress.
+fn v2_to_v3(mut value: Value) -> Result<Value, String> {
+    let obj = value
+        .as_object_mut()
+        .ok_or("the top level is not a JSON object")?;
+    let spacefuel = obj
+        .entry("spacefuel")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let sf = spacefuel
+        .as_object_mut()
+        .ok_or("`spacefuel` is not a JSON object")?;
+    sf.entry("switch").or_insert(Value::Null);
+    Ok(value)
+}
 
 /// v1 -> v2: adds the (empty) `updates` section.
 fn v1_to_v2(mut value: Value) -> Result<Value, String> {
@@ -524,15 +603,57 @@ mod tests {
         assert_eq!(d.state.spacefuel.green.as_ref().unwrap().version, "2.1.0");
         assert!(d.state.reset_after_corruption.is_some());
         assert_eq!(d.state.updates, UpdatesState::default());
-        let v2: Value = serde_json::from_slice(&encode_state(&d.state)).unwrap();
-        assert_eq!(v2["schema_version"], 2);
-        assert!(v2["updates"]["spacepos"].is_object(), "{v2}");
+        let now: Value = serde_json::from_slice(&encode_state(&d.state)).unwrap();
+        assert_eq!(now["schema_version"], STATE_SCHEMA_VERSION);
+        assert!(now["updates"]["spacepos"].is_object(), "{now}");
         assert_eq!(
             decode_state(&encode_state(&d.state))
                 .unwrap()
                 .stored_version,
-            2
+            STATE_SCHEMA_VERSION
         );
+    }
+
+    #[test]
+    fn a_v2_file_gains_an_empty_switch_journal_and_keeps_its_updates() {
+        let id = Uuid::new_v4();
+        let v2 = format!(
+            r#"{{"schema_version": 2, "instance_id": "{id}",
+                "spacefuel": {{"active_slot": "blue",
+                    "blue": {{"version": "2.1.0", "verified": true, "installed_at": "2025-04-02T22:15:07Z"}},
+                    "green": null}},
+                "updates": {{"spacepos": {{}}, "spacefuel": {{"snoozes": {{"2.2.0": {{"count": 2, "until": null}}}}}}}}}}"#
+        );
+        let d = decode_state(v2.as_bytes()).unwrap();
+        assert_eq!(d.stored_version, 2);
+        assert_eq!(d.state.spacefuel.active_slot, Some(Slot::Blue));
+        assert_eq!(d.state.spacefuel.switch, None);
+        assert_eq!(d.state.spacefuel.active_version(), Some("2.1.0"));
+        let stored: Value = serde_json::from_slice(&encode_state(&d.state)).unwrap();
+        assert_eq!(stored["schema_version"], 3);
+        assert!(stored["spacefuel"]["switch"].is_null(), "{stored}");
+        assert_eq!(
+            stored["updates"]["spacefuel"]["snoozes"]["2.2.0"]["count"], 2,
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn a_switch_in_progress_round_trips() {
+        let mut s = State::new();
+        s.spacefuel.switch = Some(SwitchRecord {
+            from: Some(Slot::Blue),
+            from_version: Some("2.1.0".into()),
+            to: Slot::Green,
+            to_version: "2.2.0".into(),
+            step: SwitchStep::Checking,
+            started_at: Utc::now(),
+            error: None,
+        });
+        let d = decode_state(&encode_state(&s)).unwrap();
+        assert_eq!(d.state, s);
+        let v: Value = serde_json::from_slice(&encode_state(&s)).unwrap();
+        assert_eq!(v["spacefuel"]["switch"]["step"], "checking");
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! controllers) and [`HealthProbe`].
 
 mod forecourt;
+mod installer;
 mod slots;
+mod switch;
 
 pub use forecourt::{
     ControllerError, FUEL_SALE_NAMESPACE, ForecourtController, FuelSaleTrx, Grade,
@@ -25,6 +27,12 @@ pub use forecourt::{
 pub use slots::{
     HEALTH_FILE, HealthProbe, HealthReport, SLOT_MANIFEST_FILE, ServiceError, ServiceManager,
     ServiceState, SlotError, SlotFs, SlotManifest,
+};
+
+pub use installer::{ForecourtSafePoint, SpaceFuelInstaller};
+pub use switch::{
+    Recovery, SwitchError, SwitchObserver, SwitchOutcome, SwitchPoint, SwitchPorts, SwitchSettings,
+    Switcher,
 };
 
 #[cfg(any(test, feature = "mocks"))]

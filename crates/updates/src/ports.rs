@@ -166,9 +166,18 @@ pub enum InstallError {
 ///   judged at the next start from the running version. `Err`: nothing was
 ///   installed and the previous version runs.
 /// - It never changes the staged artifact.
+/// - `prepare` runs once a verified artifact is staged, before Ready is
+///   written (SpaceFuel extracts it into the inactive slot there). An
+///   [`InstallError::Failed`] refuses the artifact (it is never offered
+///   again); an [`InstallError::Backend`] error is retried at the next check.
+///   Preparing again what was prepared is harmless. The default does nothing.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ComponentInstaller: Send + Sync + 'static {
+    async fn prepare(&self, staged: &StagedRelease) -> Result<(), InstallError> {
+        let _ = staged;
+        Ok(())
+    }
     async fn install(&self, staged: &StagedRelease) -> Result<InstallOutcome, InstallError>;
 }
 

@@ -29,8 +29,8 @@ use crate::model::{
     UpdateSettings, is_sha256_hex,
 };
 use crate::ports::{
-    ArtifactStore, ArtifactStoreError, ComponentInstaller, ManifestError, ManifestServer,
-    ReleaseApi, ReleaseApiError, SafePoint, TrackingEncoder, TrackingError,
+    ArtifactStore, ArtifactStoreError, ComponentInstaller, InstallError, ManifestError,
+    ManifestServer, ReleaseApi, ReleaseApiError, SafePoint, TrackingEncoder, TrackingError,
 };
 use crate::verify::{TrustedKeys, verify_artifact};
 
@@ -82,6 +82,14 @@ pub enum UpdatesError {
     Manifest(#[from] ManifestError),
     #[error("no update of {component} is staged")]
     NothingStaged { component: ComponentId },
+    /// The installer could not prepare a staged artifact for a local reason
+    /// (disk, permissions): the next check tries again.
+    #[error("preparing {component} {version} for installation failed: {detail}")]
+    Prepare {
+        component: ComponentId,
+        version: String,
+        detail: String,
+    },
     #[error("an installation of {component} {version} is in progress")]
     Applying {
         component: ComponentId,
@@ -380,6 +388,35 @@ impl Updates {
             ComponentId::SpaceFuel => state.spacefuel.active_slot.map(Slot::other),
             ComponentId::SpacePos => None,
         };
+        let prepared = StagedRelease {
+            component,
+            version: version_text.clone(),
+            previous_version: self.installed(component),
+            sha256: sha256.clone(),
+            path: path.clone(),
+            size: total,
+            url: release.url.clone(),
+            signature: release.signature.clone(),
+            notes: release.notes.clone(),
+            pub_date: release.pub_date,
+            staged_at,
+            slot,
+        };
+        match self.ports().installer.prepare(&prepared).await {
+            Ok(()) => {}
+            Err(InstallError::Failed(reason)) => {
+                return self
+                    .refuse(&key, format!("it cannot be installed: {reason}"))
+                    .await;
+            }
+            Err(InstallError::Backend(e)) => {
+                return Err(UpdatesError::Prepare {
+                    component,
+                    version: version_text,
+                    detail: e.to_string(),
+                });
+            }
+        }
         let record = StagedRecord {
             version: version_text.clone(),
             sha256: sha256.clone(),
