@@ -17,6 +17,7 @@
 
 mod forecourt;
 mod installer;
+mod sales;
 mod slots;
 mod switch;
 
@@ -30,6 +31,7 @@ pub use slots::{
 };
 
 pub use installer::{ForecourtSafePoint, SpaceFuelInstaller};
+pub use sales::{FUEL_SALE_COMPLETED, FuelSaleError, FuelSales, SalesPass, fuel_sale_operation};
 pub use switch::{
     Recovery, SwitchError, SwitchObserver, SwitchOutcome, SwitchPoint, SwitchPorts, SwitchSettings,
     Switcher,
