@@ -25,13 +25,15 @@ pub use load::{
     redacted_view,
 };
 pub use model::{
-    Config, Features, NodeConfig, SyncConfig, TerminalConfig, UpdatesConfig, defaults,
+    Config, Features, NodeConfig, SimulatorConfig, SpaceFuelConfig, SyncConfig, TerminalConfig,
+    UpdatesConfig, defaults,
 };
 pub use state::{
     ApplyingRecord, ComponentUpdateState, Decoded, LoadedState, MIGRATIONS, Migration,
-    RejectedArtifact, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord, SnoozeRecord, SwitchRecord, SwitchStep,
+    RejectedArtifact, STATE_SCHEMA_VERSION, SchemaError, Slot, SlotRecord, SnoozeRecord,
     SpaceFuelState, StagedRecord, State, StateChange, StateError, StateOrigin, StateStore,
-    UpdateOutcomeRecord, UpdateResult, UpdatesState, decode_state, decode_with, encode_state,
+    SwitchRecord, SwitchStep, UpdateOutcomeRecord, UpdateResult, UpdatesState, decode_state,
+    decode_with, encode_state,
 };
 pub use terminal::{
     CompanyInformation, TERMINAL_RECORD_VERSION, TerminalConfigStore, TerminalRecord,

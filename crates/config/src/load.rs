@@ -27,8 +27,8 @@ use toml_edit::{ImDocument, TableLike};
 use url::Url;
 
 use crate::{
-    CompanyInformation, Config, Features, NodeConfig, SyncConfig, TerminalConfig, TerminalRecord,
-    UpdatesConfig, defaults,
+    CompanyInformation, Config, Features, NodeConfig, SimulatorConfig, SpaceFuelConfig, SyncConfig,
+    TerminalConfig, TerminalRecord, UpdatesConfig, defaults,
 };
 
 /// Environment variables with the `SPACEPOS_` prefix that are not configuration
@@ -131,6 +131,48 @@ const KEYS: &[Key] = &[
         },
     ),
     key("updates.trusted_keys", Kind::Keys),
+    key(
+        "spacefuel.health_grace_seconds",
+        Kind::Int {
+            min: 1,
+            max: 3_600,
+            unit: " seconds",
+        },
+    ),
+    key("spacefuel.auto_authorise", Kind::Bool),
+    key("spacefuel.auto_settle", Kind::Bool),
+    key(
+        "spacefuel.simulator.pumps",
+        Kind::Int {
+            min: 1,
+            max: 64,
+            unit: " pumps",
+        },
+    ),
+    key(
+        "spacefuel.simulator.flow_ml_per_second",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+            unit: " ml/s",
+        },
+    ),
+    key(
+        "spacefuel.simulator.customers_per_pump",
+        Kind::Int {
+            min: 0,
+            max: 100_000_000,
+            unit: "",
+        },
+    ),
+    key(
+        "spacefuel.simulator.arrival_gap_ms",
+        Kind::Int {
+            min: 0,
+            max: 3_600_000,
+            unit: " ms",
+        },
+    ),
 ];
 
 /// The sections (tables) that hold keys.
@@ -141,6 +183,8 @@ const TABLES: &[&str] = &[
     "terminal.company_information",
     "sync",
     "updates",
+    "spacefuel",
+    "spacefuel.simulator",
 ];
 
 fn spec(path: &str) -> Option<Key> {
@@ -936,6 +980,32 @@ impl Reader<'_> {
                 .unwrap_or(d.updates.max_snoozes),
             trusted_keys: self.keys("updates.trusted_keys"),
         };
+        let ds = &d.spacefuel;
+        let spacefuel = SpaceFuelConfig {
+            health_grace: seconds(self.int("spacefuel.health_grace_seconds"), ds.health_grace),
+            auto_authorise: self
+                .bool("spacefuel.auto_authorise")
+                .unwrap_or(ds.auto_authorise),
+            auto_settle: self.bool("spacefuel.auto_settle").unwrap_or(!features.till),
+            simulator: SimulatorConfig {
+                pumps: self
+                    .int("spacefuel.simulator.pumps")
+                    .and_then(|v| u8::try_from(v).ok())
+                    .unwrap_or(ds.simulator.pumps),
+                flow_ml_per_second: self
+                    .int("spacefuel.simulator.flow_ml_per_second")
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(ds.simulator.flow_ml_per_second),
+                customers_per_pump: self
+                    .int("spacefuel.simulator.customers_per_pump")
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(ds.simulator.customers_per_pump),
+                arrival_gap_ms: self
+                    .int("spacefuel.simulator.arrival_gap_ms")
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(ds.simulator.arrival_gap_ms),
+            },
+        };
 
         Config {
             node: NodeConfig {
@@ -955,6 +1025,7 @@ impl Reader<'_> {
             },
             sync,
             updates,
+            spacefuel,
         }
     }
 
@@ -1442,6 +1513,34 @@ fn flat_values(config: &Config, show: Show) -> Vec<(&'static str, serde_json::Va
         (
             "updates.trusted_keys",
             J::from(config.updates.trusted_keys.clone()),
+        ),
+        (
+            "spacefuel.health_grace_seconds",
+            J::from(config.spacefuel.health_grace.as_secs()),
+        ),
+        (
+            "spacefuel.auto_authorise",
+            J::from(config.spacefuel.auto_authorise),
+        ),
+        (
+            "spacefuel.auto_settle",
+            J::from(config.spacefuel.auto_settle),
+        ),
+        (
+            "spacefuel.simulator.pumps",
+            J::from(config.spacefuel.simulator.pumps),
+        ),
+        (
+            "spacefuel.simulator.flow_ml_per_second",
+            J::from(config.spacefuel.simulator.flow_ml_per_second),
+        ),
+        (
+            "spacefuel.simulator.customers_per_pump",
+            J::from(config.spacefuel.simulator.customers_per_pump),
+        ),
+        (
+            "spacefuel.simulator.arrival_gap_ms",
+            J::from(config.spacefuel.simulator.arrival_gap_ms),
         ),
     ]
 }

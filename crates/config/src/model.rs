@@ -35,6 +35,11 @@ pub mod defaults {
     pub const SNOOZE_MINUTES: u64 = 5;
     /// ... at most 3 times per component and version.
     pub const MAX_SNOOZES: u32 = 3;
+    /// A new SpaceFuel version has 60 s to report healthy before it is rolled back.
+    pub const SPACEFUEL_HEALTH_GRACE_SECONDS: u64 = 60;
+    /// The forecourt simulator: 4 pumps at 500 ml/s (30 l/min), no automatic customers.
+    pub const SIMULATOR_PUMPS: u8 = 4;
+    pub const SIMULATOR_FLOW_ML_PER_SECOND: u64 = 500;
 }
 
 /// The whole configuration.
@@ -44,6 +49,36 @@ pub struct Config {
     pub terminal: TerminalConfig,
     pub sync: SyncConfig,
     pub updates: UpdatesConfig,
+    pub spacefuel: SpaceFuelConfig,
+}
+
+/// The SpaceFuel service (`[spacefuel]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceFuelConfig {
+    /// `health_grace_seconds`: how long a newly switched-in version has to
+    /// report healthy before it is rolled back.
+    pub health_grace: Duration,
+    /// `auto_authorise`: SpaceFuel authorises a calling pump itself (an
+    /// outdoor payment terminal, a SpaceFuel-only site); otherwise a till does.
+    pub auto_authorise: bool,
+    /// `auto_settle`: SpaceFuel clears a finished sale from the controller
+    /// once it is stored (no till takes the payment). Defaults to `true` when
+    /// `node.features.till` is `false`.
+    pub auto_settle: bool,
+    /// `[spacefuel.simulator]`: the forecourt simulator, the controller used
+    /// until a real controller adapter exists.
+    pub simulator: SimulatorConfig,
+}
+
+/// The forecourt simulator (`[spacefuel.simulator]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatorConfig {
+    pub pumps: u8,
+    pub flow_ml_per_second: u64,
+    /// Automatic customers per pump (0: none; every delivery is started by hand).
+    pub customers_per_pump: u64,
+    /// The gap before each automatic customer arrives, in ms.
+    pub arrival_gap_ms: u64,
 }
 
 /// App-wide settings of this machine (the seed's "node config").
@@ -152,6 +187,17 @@ impl Default for Config {
                 snooze: Duration::from_secs(SNOOZE_MINUTES * 60),
                 max_snoozes: MAX_SNOOZES,
                 trusted_keys: Vec::new(),
+            },
+            spacefuel: SpaceFuelConfig {
+                health_grace: Duration::from_secs(SPACEFUEL_HEALTH_GRACE_SECONDS),
+                auto_authorise: false,
+                auto_settle: false,
+                simulator: SimulatorConfig {
+                    pumps: SIMULATOR_PUMPS,
+                    flow_ml_per_second: SIMULATOR_FLOW_ML_PER_SECOND,
+                    customers_per_pump: 0,
+                    arrival_gap_ms: 1_000,
+                },
             },
         }
     }
