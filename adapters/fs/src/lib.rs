@@ -14,8 +14,13 @@
 //! [`spacepos_config::TerminalConfigStore`] by [`FileTerminalStore`],
 //! [`spacepos_auth::CredentialStore`] by [`FileCredentialStore`],
 //! [`spacepos_updates::ArtifactStore`] by [`FileArtifactStore`] (the staging
-//! area of component updates, `<data-dir>/updates/`). Blocking I/O runs on
-//! tokio's blocking pool.
+//! area of component updates, `<data-dir>/updates/`),
+//! [`spacepos_spacefuel::SlotFs`] by [`FsSlots`] (SpaceFuel's blue/green
+//! slots in `<data-dir>/extensions/spacefuel/`: zip artifacts checked entry by
+//! entry before anything is written, completion markers outside the slots) and
+//! [`spacepos_spacefuel::HealthProbe`] by [`FileHealthProbe`] (the service's
+//! `health.json` there, written with [`write_health_report`]). Blocking I/O
+//! runs on tokio's blocking pool.
 
 mod artifact_store;
 pub mod atomic;
@@ -23,11 +28,15 @@ mod blocking;
 mod credential_store;
 pub mod durable;
 mod error;
+mod health;
+mod slots;
 mod state_store;
 mod terminal_store;
 
 pub use artifact_store::{FileArtifactStore, UPDATES_DIR};
 pub use credential_store::{FileCredentialStore, JWKS_FILE, SESSION_FILE};
 pub use error::FsError;
+pub use health::{FileHealthProbe, write_health_report};
+pub use slots::{FsSlots, SLOT_COMPLETE_SUFFIX};
 pub use state_store::{FileStateStore, STATE_FILE};
 pub use terminal_store::{FileTerminalStore, TERMINAL_FILE};

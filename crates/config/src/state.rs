@@ -44,6 +44,20 @@ impl Slot {
     }
 }
 
+impl std::str::FromStr for Slot {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Slot, String> {
+        match s {
+            "blue" => Ok(Slot::Blue),
+            "green" => Ok(Slot::Green),
+            other => Err(format!(
+                "`{other}` is not a SpaceFuel slot: use blue or green"
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -22,6 +22,16 @@ pub struct Grade {
     pub price_per_litre_minor: u64,
 }
 
+impl Grade {
+    /// The amount of `volume_ml` of this grade, in minor units: volume (ml)
+    /// x price per litre / 1000, rounded to the nearest minor unit, halves up
+    /// (1 ml at 199 per litre is 0.199 -> 0; 250 ml at 198 per litre is 49.5 -> 50).
+    pub fn amount_for(&self, volume_ml: u64) -> u64 {
+        let exact = u128::from(volume_ml) * u128::from(self.price_per_litre_minor);
+        u64::try_from((exact + 500) / 1000).unwrap_or(u64::MAX)
+    }
+}
+
 /// A nozzle and the grade it delivers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,6 +116,7 @@ pub struct FuelSaleTrx {
     pub nozzle: NozzleId,
     pub grade: String,
     pub volume_ml: u64,
+    /// [`Grade::amount_for`] the volume, at the grade's price of the delivery.
     pub amount_minor: u64,
     pub currency: String,
     pub completed_at: DateTime<Utc>,
@@ -152,10 +163,13 @@ pub enum ControllerError {
 ///   optional preset); it is refused with [`MAX_UNPAID_SALES_PER_PUMP`] unpaid
 ///   sales on the pump, or when the pump is locked or in error.
 /// - A delivery that ends becomes a [`FuelSaleTrx`] in state `Payable`, listed
-///   by `fuel_sale_trxs` until it is cleared; a preset is never exceeded.
+///   by `fuel_sale_trxs` until it is cleared; a preset is never exceeded. Its
+///   amount is [`Grade::amount_for`] its volume.
 /// - `lock_fuel_sale_trx` locks a payable sale for one till; `clear_fuel_sale_trx`
 ///   removes a sale locked by that till (or a payable one); a sale locked by
-///   another till is refused.
+///   another till is refused. Locking or clearing a sale that is not in the
+///   buffer (never was, or already cleared) is [`ControllerError::UnknownSale`];
+///   a pump that does not exist is [`ControllerError::UnknownPump`].
 /// - While offline every call is [`ControllerError::Offline`]; nothing is lost:
 ///   sales finished before are listed again once it is back.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -10,7 +10,12 @@ use spacepos_updates::{
     ComponentInstaller, InstallError, InstallOutcome, SafePoint, StagedRelease,
 };
 
-use crate::forecourt::ForecourtController;
+use std::time::Duration;
+
+use spacepos_core::Clock;
+
+use crate::forecourt::{FuelSaleTrx, Pump};
+use crate::slots::{HealthProbe, ServiceManager, ServiceState};
 use crate::switch::{SwitchError, SwitchOutcome, Switcher};
 
 /// [`ComponentInstaller`] of the SpaceFuel component.
@@ -52,12 +57,35 @@ impl ComponentInstaller for SpaceFuelInstaller {
     }
 }
 
-/// The forecourt's answer to "may SpaceFuel be switched now?": not while a
-/// pump is authorised or fuelling, nor while a sale waits in the controller's
-/// buffer (payable or locked by a till), nor when the controller cannot say.
-pub struct ForecourtSafePoint {
-    controller: Arc<dyn ForecourtController>,
+/// Why the forecourt is not quiet, if it is not: a pump authorised or
+/// fuelling, or a sale waiting in the controller's buffer (payable or locked
+/// by a till).
+pub fn forecourt_busy(pumps: &[Pump], sales: &[FuelSaleTrx]) -> Option<String> {
+    if let Some(p) = pumps.iter().find(|p| p.state.is_busy()) {
+        return Some(format!("pump {} is authorised or fuelling", p.id));
+    }
+    sales.first().map(|s| {
+        format!(
+            "{} fuel sale(s) wait to be paid and cleared (pump {})",
+            sales.len(),
+            s.pump
+        )
+    })
 }
+
+/// The forecourt's answer to "may SpaceFuel be switched now?", from the
+/// running service's own report ([`crate::HealthReport`]): busy per
+/// [`forecourt_busy`], or when a running service has not reported for
+/// [`REPORT_STALE_AFTER`] (it cannot say). A service that does not run
+/// cannot have a pump fuelling under its control: that is quiet.
+pub struct ForecourtSafePoint {
+    health: Arc<dyn HealthProbe>,
+    service: Arc<dyn ServiceManager>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A report older than this does not count.
+pub const REPORT_STALE_AFTER: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for ForecourtSafePoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,33 +94,44 @@ impl std::fmt::Debug for ForecourtSafePoint {
 }
 
 impl ForecourtSafePoint {
-    pub fn new(controller: Arc<dyn ForecourtController>) -> Self {
-        ForecourtSafePoint { controller }
+    pub fn new(
+        health: Arc<dyn HealthProbe>,
+        service: Arc<dyn ServiceManager>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        ForecourtSafePoint {
+            health,
+            service,
+            clock,
+        }
     }
 }
 
 #[async_trait]
 impl SafePoint for ForecourtSafePoint {
     async fn busy(&self) -> Option<String> {
-        let pumps = match self.controller.fp_states().await {
-            Ok(p) => p,
-            Err(e) => {
-                return Some(format!(
-                    "the fuel controller cannot say whether a pump is busy ({e})"
-                ));
-            }
+        if !matches!(
+            self.service.state().await,
+            ServiceState::Running { .. } | ServiceState::Starting { .. }
+        ) {
+            return None;
+        }
+        let Some(report) = self.health.report().await else {
+            return Some("SpaceFuel has not reported its forecourt yet".into());
         };
-        if let Some(p) = pumps.iter().find(|p| p.state.is_busy()) {
-            return Some(format!("pump {} is authorised or fuelling", p.id));
+        let age = (self.clock.now() - report.at).to_std().unwrap_or_default();
+        if age > REPORT_STALE_AFTER {
+            return Some(format!(
+                "SpaceFuel has not reported its forecourt for {} s",
+                age.as_secs()
+            ));
         }
-        match self.controller.fuel_sale_trxs().await {
-            Ok(sales) if !sales.is_empty() => Some(format!(
-                "{} fuel sale(s) wait for payment (pump {})",
-                sales.len(),
-                sales[0].pump
-            )),
-            Ok(_) => None,
-            Err(e) => Some(format!("the fuel controller cannot list its sales ({e})")),
+        if !report.ready {
+            return Some(format!(
+                "the fuel controller cannot say whether a pump is busy ({})",
+                report.detail.as_deref().unwrap_or("not ready")
+            ));
         }
+        forecourt_busy(&report.pumps, &report.sales)
     }
 }

@@ -30,7 +30,7 @@ pub use slots::{
     ServiceState, SlotError, SlotFs, SlotManifest,
 };
 
-pub use installer::{ForecourtSafePoint, SpaceFuelInstaller};
+pub use installer::{ForecourtSafePoint, REPORT_STALE_AFTER, SpaceFuelInstaller, forecourt_busy};
 pub use sales::{FUEL_SALE_COMPLETED, FuelSaleError, FuelSales, SalesPass, fuel_sale_operation};
 pub use switch::{
     Recovery, SwitchError, SwitchObserver, SwitchOutcome, SwitchPoint, SwitchPorts, SwitchSettings,

@@ -38,10 +38,10 @@ pub enum SlotError {
 /// The two installation directories `extensions/spacefuel/{blue,green}`.
 ///
 /// Contract (checked by `spacepos_testkit::suites::slot_fs`):
-/// - `extract` first empties the slot, then writes every entry of the zip
-///   inside it, and only then marks it complete; an entry that would land
-///   outside the slot (`..`, absolute, a symlink out) fails the whole
-///   extraction before anything is written, and leaves the slot incomplete.
+/// - `extract` first checks every entry of the zip; an entry that would land
+///   outside the slot (`..`, absolute, a link) fails the whole extraction
+///   before anything is written, leaving the slot as it was. Then it empties
+///   the slot, writes every entry inside it, and only then marks it complete.
 /// - `manifest` of a slot that is not complete is [`SlotError::Incomplete`]:
 ///   a half-extracted slot is never taken for an installation.
 /// - `clear` removes the slot's content and its completion mark.
@@ -112,6 +112,9 @@ pub trait ServiceManager: Send + Sync + 'static {
 #[async_trait]
 pub trait HealthProbe: Send + Sync + 'static {
     async fn check(&self, slot: Slot, version: &str) -> Result<(), String>;
+    /// The service's last report, whatever it says (`None`: there is none,
+    /// or it cannot be read).
+    async fn report(&self) -> Option<HealthReport>;
 }
 
 /// What a running SpaceFuel service says about itself, written by the service
@@ -130,6 +133,13 @@ pub struct HealthReport {
     /// Why it is not ready, when it is not.
     pub detail: Option<String>,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The pumps as the controller last reported them (for the till's status
+    /// and the safe point of an update).
+    #[serde(default)]
+    pub pumps: Vec<crate::forecourt::Pump>,
+    /// The controller's sale buffer (finished deliveries not cleared yet).
+    #[serde(default)]
+    pub sales: Vec<crate::forecourt::FuelSaleTrx>,
 }
 
 /// The file name of the health report, in the `extensions/spacefuel` directory.

@@ -616,6 +616,33 @@ impl Switcher {
         Ok(manifest.version)
     }
 
+    /// The watchdog's step: unless a switch runs right now, start the active
+    /// slot's service if it stopped (a crash). Returns whether it was started.
+    pub async fn keep_running(&self) -> Result<bool, SwitchError> {
+        let Ok(_op) = self.op.try_lock() else {
+            return Ok(false); // a switch or a recovery is at work
+        };
+        let state = self.ports.state.load().await?.state;
+        if state.spacefuel.switch.is_some() {
+            return Ok(false);
+        }
+        let Some(active) = state.spacefuel.active_slot else {
+            return Ok(false);
+        };
+        match self.ports.service.state().await {
+            ServiceState::Running { slot, .. } | ServiceState::Starting { slot }
+                if slot == active =>
+            {
+                Ok(false)
+            }
+            other => {
+                warn!(slot = %active, state = ?other, "the SpaceFuel service is not running ({other:?}); starting slot {active} again");
+                self.ensure_running(Some(active)).await;
+                Ok(true)
+            }
+        }
+    }
+
     /// Start the service from `slot` unless it already runs from there.
     async fn ensure_running(&self, slot: Option<Slot>) {
         let Some(slot) = slot else {

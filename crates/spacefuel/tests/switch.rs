@@ -159,6 +159,9 @@ impl HealthProbe for Health {
             None => Err("the controller does not answer".into()),
         }
     }
+    async fn report(&self) -> Option<spacepos_spacefuel::HealthReport> {
+        None
+    }
 }
 
 /// Records the points; can stop the switch at one (a "crash": the task is dropped).

@@ -35,10 +35,14 @@ pub mod credential_store;
 pub mod erp;
 pub mod erp_sync;
 pub mod event_bus;
+pub mod forecourt;
 pub mod local_store;
 pub mod outbox;
 pub mod release_api;
 pub mod reopen;
+#[cfg(unix)]
+pub mod service_manager;
+pub mod slot_fs;
 pub mod state_store;
 pub mod terminal_config_store;
 pub mod tracking_encoder;
