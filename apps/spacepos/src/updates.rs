@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use spacepos_amqp::WireTrackingEncoder;
-use spacepos_config::{Config, ConfigStateStore, Slot, TerminalRecord};
+use spacepos_config::{Config, ConfigStateStore, TerminalRecord};
 use spacepos_core::{ComponentId, SystemClock};
 use spacepos_erp_http::ErpHttpClient;
 use spacepos_fs::FileArtifactStore;
@@ -59,24 +59,16 @@ impl ComponentInstaller for DesktopInstalls {
 pub(crate) const NO_TRUSTED_KEYS: &str = "updates.trusted_keys is empty: this node cannot verify update signatures, \
      so it does not look for updates; set the ERP's minisign public key(s) (see docs/configuration.md)";
 
-/// The versions installed on this node.
-pub(crate) async fn installed(
-    node: &Node,
-    config: &Config,
-) -> Result<BTreeMap<ComponentId, String>, CliError> {
+/// The versions this node updates: SpacePOS where the till runs.
+/// SpaceFuel's updates are checked, staged and applied by the SpaceFuel
+/// service (it knows when the forecourt is quiet); this node shows them from
+/// state.json and may snooze them, but never stages them itself.
+fn installed(config: &Config) -> BTreeMap<ComponentId, String> {
     let mut installed = BTreeMap::new();
     if config.node.features.till {
         installed.insert(ComponentId::SpacePos, VERSION.to_owned());
     }
-    let sf = node.load_state().await?.state.spacefuel;
-    let active = sf.active_slot.and_then(|s| match s {
-        Slot::Blue => sf.blue,
-        Slot::Green => sf.green,
-    });
-    if let Some(slot) = active {
-        installed.insert(ComponentId::SpaceFuel, slot.version);
-    }
-    Ok(installed)
+    installed
 }
 
 /// The update service, or `None` with the reason when no key is trusted.
@@ -96,7 +88,7 @@ pub(crate) async fn service(
         snooze: config.updates.snooze,
         max_snoozes: config.updates.max_snoozes,
         trusted_keys,
-        installed: installed(node, config).await?,
+        installed: installed(config),
         terminal: record.identity(),
         safe_point_poll: Duration::from_secs(2),
         chunk_size: 1024 * 1024,

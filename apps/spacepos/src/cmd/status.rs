@@ -145,6 +145,53 @@ struct SpaceFuelStatus {
     active_slot: Option<String>,
     active_version: Option<String>,
     needs_rediscovery: bool,
+    blue: Option<String>,
+    green: Option<String>,
+    /// A switch in progress: `"to green 2.2.0 (checking)"`.
+    switch: Option<String>,
+    /// The service as its supervisor's pid file says (running, stopped, ...).
+    service: Option<spacepos_spacefuel::ServiceState>,
+    /// The service's last report: version, readiness, pumps, unpaid sales.
+    health: Option<spacepos_spacefuel::HealthReport>,
+}
+
+/// SpaceFuel as this machine has it: state.json, the slots, the pid file of
+/// the service's supervisor and its last health report.
+async fn spacefuel_status(
+    node: &Node,
+    sf: &spacepos_config::SpaceFuelState,
+    reset: bool,
+) -> SpaceFuelStatus {
+    use spacepos_spacefuel::{HealthProbe, ServiceManager};
+    let ext = node.data_dir.join("extensions").join("spacefuel");
+    let installed = sf.active_slot.is_some() || sf.blue.is_some() || sf.green.is_some();
+    let (service, health) = if installed && ext.exists() {
+        let slots = Arc::new(spacepos_fs::FsSlots::new(&ext));
+        let supervisor = spacepos_windows_scm::ProcessSupervisor::new(
+            slots,
+            spacepos_windows_scm::SupervisorOptions::default(),
+        );
+        (
+            Some(supervisor.state().await),
+            spacepos_fs::FileHealthProbe::new(&ext).report().await,
+        )
+    } else {
+        (None, None)
+    };
+    let version_of = |r: Option<&spacepos_config::SlotRecord>| r.map(|r| r.version.clone());
+    SpaceFuelStatus {
+        active_slot: sf.active_slot.map(|s| s.to_string()),
+        active_version: sf.active_version().map(str::to_owned),
+        needs_rediscovery: reset && sf.active_slot.is_none(),
+        blue: version_of(sf.blue.as_ref()),
+        green: version_of(sf.green.as_ref()),
+        switch: sf
+            .switch
+            .as_ref()
+            .map(|w| format!("to {} {} ({:?})", w.to, w.to_version, w.step).to_lowercase()),
+        service,
+        health,
+    }
 }
 
 pub(crate) async fn run(node: &Node, args: StatusArgs) -> Result<(), CliError> {
@@ -175,17 +222,12 @@ pub(crate) async fn collect(node: &Node, offline: bool) -> Result<Status, CliErr
             ("reset-after-corruption", Some(problem.clone()))
         }
     };
-    let sf = &loaded.state.spacefuel;
-    let active_version = sf.active_slot.and_then(|s| match s {
-        spacepos_config::Slot::Blue => sf.blue.as_ref(),
-        spacepos_config::Slot::Green => sf.green.as_ref(),
-    });
-    let spacefuel = SpaceFuelStatus {
-        active_slot: sf.active_slot.map(|s| s.to_string()),
-        active_version: active_version.map(|r| r.version.clone()),
-        needs_rediscovery: loaded.state.reset_after_corruption.is_some()
-            && sf.active_slot.is_none(),
-    };
+    let spacefuel = spacefuel_status(
+        node,
+        &loaded.state.spacefuel,
+        loaded.state.reset_after_corruption.is_some(),
+    )
+    .await;
 
     let mut erp = ErpStatus::NotChecked {
         reason: "not onboarded".into(),
@@ -466,6 +508,57 @@ fn print_text(s: &Status) {
         (None, _) => "not installed".into(),
     };
     row("active slot", &slot);
+    let sf = &s.spacefuel;
+    if sf.blue.is_some() || sf.green.is_some() {
+        row(
+            "slots",
+            &format!(
+                "blue {}, green {}",
+                sf.blue.as_deref().unwrap_or("empty"),
+                sf.green.as_deref().unwrap_or("empty")
+            ),
+        );
+    }
+    if let Some(w) = &sf.switch {
+        row("switch", &format!("in progress: {w}"));
+    }
+    if let Some(service) = &sf.service {
+        use spacepos_spacefuel::ServiceState as S;
+        let text = match service {
+            S::Running { slot, pid } => format!(
+                "running from {slot}{}",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            ),
+            S::Starting { slot } => format!("starting from {slot}"),
+            S::Stopped => "stopped".into(),
+            S::Failed { reason } => format!("FAILED: {reason}"),
+            S::NotInstalled => "not installed".into(),
+        };
+        row("service", &text);
+    }
+    if let Some(h) = &sf.health {
+        let seen = (Utc::now() - h.at).num_seconds();
+        row(
+            "health",
+            &format!(
+                "{} {} {} ({}){}",
+                h.slot,
+                h.version,
+                if h.ready { "ready" } else { "NOT READY" },
+                age(seen),
+                h.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+        );
+        for p in &h.pumps {
+            row(&format!("pump {}", p.id), &pump_text(&p.state));
+        }
+        if !h.sales.is_empty() {
+            row("unpaid sales", &h.sales.len().to_string());
+        }
+    }
     println!("Updates");
     match &s.updates {
         None => row(
@@ -549,5 +642,22 @@ fn print_text(s: &Status) {
             ""
         };
         println!("    {:<16} {:>9} entities, {seq}{snap}", d.name, d.entities);
+    }
+}
+
+fn pump_text(state: &spacepos_spacefuel::PumpState) -> String {
+    use spacepos_spacefuel::PumpState as P;
+    match state {
+        P::Idle => "idle".into(),
+        P::Calling { nozzle } => format!("calling (nozzle {nozzle})"),
+        P::Authorised { .. } => "authorised".into(),
+        P::Fuelling {
+            volume_ml,
+            amount_minor,
+            ..
+        } => format!("fuelling: {volume_ml} ml, {amount_minor} so far"),
+        P::Payable => "payable".into(),
+        P::Locked => "locked".into(),
+        P::Error { reason } => format!("ERROR: {reason}"),
     }
 }
