@@ -233,7 +233,7 @@ async fn measure(
     let breakdown = clocks.breakdown(&[
         (
             "bus.receive",
-            "EventSubscriber::receive (waiting for up to 500 deliveries, linger 20 ms)",
+            "EventSubscriber::receive (waiting for up to one batch of deliveries, linger 20 ms)",
         ),
         (
             "decode",
