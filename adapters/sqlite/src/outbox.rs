@@ -236,6 +236,23 @@ impl SqliteStore {
         decode_all(rows)
     }
 
+    async fn try_pending_after(
+        &self,
+        destination: Destination,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, Fail> {
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND destination = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(destination.as_str())
+        .bind(after_seq)
+        .bind(codec::limit(limit))
+        .fetch_all(self.reader())
+        .await?;
+        decode_all(rows)
+    }
+
     async fn try_record_results(
         &self,
         results: &[OperationResult],
@@ -443,6 +460,19 @@ impl Outbox for SqliteStore {
             self,
             format!("read pending operations for {}", destination.as_str()),
             self.try_pending(destination, limit)
+        )
+    }
+
+    async fn pending_after(
+        &self,
+        destination: Destination,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, StoreError> {
+        with_retry!(
+            self,
+            format!("read pending operations for {}", destination.as_str()),
+            self.try_pending_after(destination, after_seq, limit)
         )
     }
 

@@ -58,9 +58,11 @@ fn kill_9_fifty_times_while_pushing_10000_operations_loses_and_doubles_nothing()
             _ => None,
         };
         // The ERP's latency in this run: a batch of 500 takes a realistic
-        // while, so most kills land while a batch is in flight (before or
-        // after the ERP applied it) rather than after the queue drained.
-        let latency = Duration::from_millis(rng.range(0, 400));
+        // while (at least 100 ms, so the 20 batches span several runs even
+        // when the sender overlaps its SQLite work with the request), so most
+        // kills land while a batch is in flight (before or after the ERP
+        // applied it) rather than after the queue drained.
+        let latency = Duration::from_millis(rng.range(100, 400));
         let label = fault.as_ref().map(FaultKind::label);
         if let Some(kind) = fault {
             *faults_planned
@@ -68,13 +70,11 @@ fn kill_9_fifty_times_while_pushing_10000_operations_loses_and_doubles_nothing()
                 .or_default() += 1;
             h.erp.add_fault(FaultRule::once(Route::Operations, kind));
         }
-        if !latency.is_zero() {
-            // Matched after the one-off fault above (rules match in order).
-            h.erp.add_fault(FaultRule::always(
-                Route::Operations,
-                FaultKind::Delay(latency),
-            ));
-        }
+        // Matched after the one-off fault above (rules match in order).
+        h.erp.add_fault(FaultRule::always(
+            Route::Operations,
+            FaultKind::Delay(latency),
+        ));
         let life = Duration::from_millis(rng.range(50, 600));
 
         let accepted_before = h.erp.accepted_count();

@@ -182,7 +182,9 @@ pub trait LocalStore: Send + Sync + 'static {
 ///   (same content: the existing entry is returned; different content:
 ///   [`StoreError::Conflict`]).
 /// - `pending` returns pending entries of a destination in creation order
-///   (`seq`), across every process that enqueued.
+///   (`seq`), across every process that enqueued; `pending_after` the same,
+///   starting after `seq` (the sender reads the next batch while the
+///   previous one is still being recorded).
 /// - `record_results` marks `Accepted`/`Duplicate` done and `Rejected` parked
 ///   with the error, in one transaction; ids not pending are left alone.
 /// - `record_failure` counts an attempt and keeps the entries pending; it
@@ -200,6 +202,12 @@ pub trait Outbox: Send + Sync + 'static {
     async fn pending(
         &self,
         destination: crate::Destination,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, StoreError>;
+    async fn pending_after(
+        &self,
+        destination: crate::Destination,
+        after_seq: i64,
         limit: usize,
     ) -> Result<Vec<QueuedOperation>, StoreError>;
     async fn record_results(

@@ -153,18 +153,48 @@ impl Sender {
 
     /// Push pending operations in creation order, in batches, until the queue is
     /// empty or a call fails. Never sends while the device gate is closed.
+    ///
+    /// Pipelined: while batch N is in flight, the results of batch N-1 are
+    /// recorded and batch N+1 is read. Batch N+1 is sent only after the ERP
+    /// answered batch N, so the ERP still receives everything in creation
+    /// order; a crash before N's results are recorded resends N with the same
+    /// ids (the ERP answers `duplicate`). Whatever the ERP answered is recorded
+    /// before `drain` returns, also when it returns an error.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
+        let mut unrecorded: Vec<OperationResult> = Vec::new();
+        let outcome = self.drain_batches(&mut report, &mut unrecorded).await;
+        if !unrecorded.is_empty() {
+            self.outbox
+                .record_results(&unrecorded, self.clock.now())
+                .await?;
+        }
+        outcome.map(|()| report)
+    }
+
+    async fn record(&self, results: &[OperationResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        self.outbox.record_results(results, self.clock.now()).await
+    }
+
+    async fn drain_batches(
+        &self,
+        report: &mut DrainReport,
+        unrecorded: &mut Vec<OperationResult>,
+    ) -> Result<(), StoreError> {
         let destination = self.destination();
+        let mut batch = self.outbox.pending(destination, MAX_BATCH).await?;
         loop {
             if self.gate.is_closed() && matches!(self.transport, Transport::Erp(_)) {
                 report.error = Some("device calls stopped: re-onboarding needed".into());
-                return Ok(report);
+                return Ok(());
             }
-            let batch = self.outbox.pending(destination, MAX_BATCH).await?;
-            if batch.is_empty() {
-                return Ok(report);
-            }
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            let last_seq = last.seq;
             // A Retry-After the ERP sent holds across restarts. Only the head is
             // checked: what comes after it waits with it, so creation order is kept.
             if let Some(at) = batch[0].next_attempt_at
@@ -177,13 +207,29 @@ impl Sender {
                     at.format("%H:%M:%S UTC"),
                     batch[0].last_error.as_deref().unwrap_or("a failure")
                 ));
-                return Ok(report);
+                return Ok(());
             }
             report.sent += batch.len() as u64;
-            let outcome = match &self.transport {
-                Transport::Erp(api) => api.submit(&batch).await,
-                Transport::Bus(publisher) => publish_all(publisher.as_ref(), &batch).await,
+            let send = async {
+                match &self.transport {
+                    Transport::Erp(api) => api.submit(&batch).await,
+                    Transport::Bus(publisher) => publish_all(publisher.as_ref(), &batch).await,
+                }
             };
+            let previous = std::mem::take(unrecorded);
+            let (outcome, recorded, next) = tokio::join!(
+                send,
+                self.record(&previous),
+                self.outbox.pending_after(destination, last_seq, MAX_BATCH)
+            );
+            if let Err(e) = recorded {
+                // Keep them for the final attempt in `drain`.
+                *unrecorded = previous;
+                if let Ok(results) = outcome {
+                    unrecorded.extend(results);
+                }
+                return Err(e);
+            }
             match outcome {
                 Ok(results) => {
                     let known: std::collections::HashSet<Uuid> =
@@ -203,13 +249,12 @@ impl Sender {
                             }
                         }
                     }
-                    let progressed = !results.is_empty();
-                    self.outbox
-                        .record_results(&results, self.clock.now())
-                        .await?;
                     if results.len() < batch.len() {
-                        // Ids the ERP did not answer for are unknown: they stay pending.
+                        // Ids the ERP did not answer for are unknown: they stay
+                        // pending and go first again, so the read-ahead is dropped.
                         let missing = batch.len() - results.len();
+                        let progressed = !results.is_empty();
+                        self.record(&results).await?;
                         warn!(
                             missing,
                             "the ERP did not answer for every operation of a batch; they stay queued"
@@ -217,8 +262,12 @@ impl Sender {
                         if !progressed {
                             report.retry_after = Some(jittered(self.timers.retry));
                             report.error = Some("the ERP answered without results".into());
-                            return Ok(report);
+                            return Ok(());
                         }
+                        batch = self.outbox.pending(destination, MAX_BATCH).await?;
+                    } else {
+                        *unrecorded = results;
+                        batch = next?;
                     }
                 }
                 Err(e) => {
@@ -229,16 +278,16 @@ impl Sender {
                     // Only the ERP's own Retry-After outlives a restart: after a
                     // plain failure a restarted till (often the operator's first
                     // remedy) tries again at once.
-                    let next = e.retry_after().map(|ra| {
+                    let next_at = e.retry_after().map(|ra| {
                         self.clock.now() + chrono::Duration::from_std(ra).unwrap_or_default()
                     });
                     let ids: Vec<Uuid> = batch.iter().map(|o| o.id).collect();
                     self.outbox
-                        .record_failure(&ids, &e.to_string(), next)
+                        .record_failure(&ids, &e.to_string(), next_at)
                         .await?;
                     report.retry_after = Some(wait);
                     report.error = Some(e.to_string());
-                    return Ok(report);
+                    return Ok(());
                 }
             }
         }
@@ -410,6 +459,22 @@ mod tests {
             Ok(ops
                 .iter()
                 .filter(|o| o.destination == d && o.state == OperationState::Pending)
+                .take(limit)
+                .cloned()
+                .collect())
+        }
+        async fn pending_after(
+            &self,
+            d: Destination,
+            after_seq: i64,
+            limit: usize,
+        ) -> Result<Vec<QueuedOperation>, StoreError> {
+            let ops = self.ops.lock().unwrap();
+            Ok(ops
+                .iter()
+                .filter(|o| {
+                    o.destination == d && o.state == OperationState::Pending && o.seq > after_seq
+                })
                 .take(limit)
                 .cloned()
                 .collect())
@@ -605,6 +670,42 @@ mod tests {
         let order: Vec<u128> = batches.iter().flatten().map(|id| id.as_u128()).collect();
         assert_eq!(order, (1..=1234).collect::<Vec<u128>>(), "creation order");
         assert_eq!(outbox.count(OperationState::Done), 1234);
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_a_good_batch_records_the_good_one_and_keeps_the_order() {
+        // Batch 1 is answered, batch 2 fails: batch 1's results (recorded while
+        // batch 2 was in flight) are stored; batch 2 and 3 stay pending, and
+        // the next drain resends from batch 2 in creation order.
+        let outbox = StubOutbox::with(1200);
+        let erp = ScriptedErp::new(vec![Answer::AcceptAll, Answer::Fail(server_error())]);
+        let s = sender(outbox.clone(), erp.clone(), DeviceGate::new());
+        let report = s.drain().await.unwrap();
+        assert_eq!((report.sent, report.done), (1000, 500));
+        assert!(report.error.is_some());
+        assert_eq!(outbox.count(OperationState::Done), 500);
+        assert_eq!(outbox.count(OperationState::Pending), 700);
+        let failed = outbox.get(Uuid::from_u128(501)).await.unwrap().unwrap();
+        assert_eq!(failed.attempts, 1, "the failed batch counts an attempt");
+        let untouched = outbox.get(Uuid::from_u128(1001)).await.unwrap().unwrap();
+        assert_eq!(untouched.attempts, 0, "the batch read ahead was not sent");
+        let report = s.drain().await.unwrap();
+        assert_eq!(report.done, 700);
+        let batches = erp.batches.lock().unwrap();
+        assert_eq!(batches.len(), 4);
+        assert_eq!(
+            batches[1], batches[2],
+            "the failed batch is resent with the same ids"
+        );
+        let delivered: Vec<u128> = [&batches[0], &batches[2], &batches[3]]
+            .iter()
+            .flat_map(|b| b.iter().map(|id| id.as_u128()))
+            .collect();
+        assert_eq!(
+            delivered,
+            (1..=1200).collect::<Vec<u128>>(),
+            "creation order"
+        );
     }
 
     #[tokio::test]

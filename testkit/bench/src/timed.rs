@@ -206,6 +206,19 @@ impl<T: Outbox> Outbox for Timed<T> {
             .time("outbox.pending", self.inner.pending(destination, limit))
             .await
     }
+    async fn pending_after(
+        &self,
+        destination: Destination,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, StoreError> {
+        self.clocks
+            .time(
+                "outbox.pending",
+                self.inner.pending_after(destination, after_seq, limit),
+            )
+            .await
+    }
     async fn record_results(
         &self,
         results: &[OperationResult],

@@ -166,6 +166,26 @@ impl Outbox for MemoryOutbox {
             .collect())
     }
 
+    async fn pending_after(
+        &self,
+        destination: Destination,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, StoreError> {
+        let inner = self.available()?;
+        Ok(inner
+            .entries
+            .iter()
+            .filter(|e| {
+                e.state == OperationState::Pending
+                    && e.destination == destination
+                    && e.seq > after_seq
+            })
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn record_results(
         &self,
         results: &[OperationResult],

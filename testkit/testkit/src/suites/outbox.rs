@@ -228,6 +228,61 @@ pub async fn case_pending_is_per_destination_in_creation_order(outbox: &dyn Outb
     assert!(two[0].seq < two[1].seq);
 }
 
+/// Clause: "`pending_after` the same, starting after `seq`": the entries
+/// after a given one, per destination, in order, pending only, limited.
+pub async fn case_pending_after_starts_after_the_given_entry(outbox: &dyn Outbox) {
+    let mut erp = Vec::new();
+    for n in 0..8 {
+        let op = if n % 4 == 3 { bus_event(n) } else { sale(n) };
+        let queued = outbox
+            .enqueue(std::slice::from_ref(&op))
+            .await
+            .expect("enqueue");
+        if op.destination == Destination::ErpOperations {
+            erp.push(queued[0].clone());
+        }
+    }
+    let after = erp[1].seq;
+    let rest = outbox
+        .pending_after(Destination::ErpOperations, after, 100)
+        .await
+        .expect("pending_after");
+    assert_eq!(
+        ids(&rest),
+        ids(&erp[2..]),
+        "the ERP's entries after the second, in order"
+    );
+    let two = outbox
+        .pending_after(Destination::ErpOperations, after, 2)
+        .await
+        .expect("pending_after");
+    assert_eq!(ids(&two), ids(&erp[2..4]));
+    // Entries no longer pending are skipped.
+    outbox
+        .record_results(
+            &[OperationResult {
+                id: erp[2].id,
+                outcome: OperationOutcome::Accepted,
+            }],
+            Utc::now(),
+        )
+        .await
+        .expect("results");
+    let rest = outbox
+        .pending_after(Destination::ErpOperations, after, 100)
+        .await
+        .expect("pending_after");
+    assert_eq!(ids(&rest), ids(&erp[3..]));
+    let last = erp.last().expect("entries").seq;
+    assert!(
+        outbox
+            .pending_after(Destination::ErpOperations, last, 100)
+            .await
+            .expect("pending_after")
+            .is_empty()
+    );
+}
+
 /// Clause: "`pending` returns pending entries ... in creation order (`seq`),
 /// across every process that enqueued": two instances enqueueing in turn (and
 /// at once) make one order; each sees what the other queued.
@@ -579,6 +634,17 @@ impl<S: Outbox, G: Send + Sync + 'static> Outbox for Guarded<S, G> {
         self.store.pending(destination, limit).await
     }
 
+    async fn pending_after(
+        &self,
+        destination: Destination,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<QueuedOperation>, StoreError> {
+        self.store
+            .pending_after(destination, after_seq, limit)
+            .await
+    }
+
     async fn record_results(
         &self,
         results: &[OperationResult],
@@ -630,6 +696,7 @@ macro_rules! outbox_suite {
             case_enqueue_is_idempotent_by_id,
             case_enqueue_conflict_names_the_id_and_queues_nothing,
             case_pending_is_per_destination_in_creation_order,
+            case_pending_after_starts_after_the_given_entry,
             case_results_mark_done_and_park_rejected,
             case_results_leave_entries_that_are_not_pending_alone,
             case_a_failure_counts_an_attempt_and_keeps_entries_pending,
