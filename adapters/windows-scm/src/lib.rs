@@ -19,6 +19,14 @@
 //!   stop within a grace period, query. It is thin glue, type-checked on Linux
 //!   with `cargo check --target x86_64-pc-windows-gnu`.
 //!
+//! - The host as a Windows service, under `cfg(windows)` only:
+//!   `install_host_service` (auto start, LocalSystem, the same recovery
+//!   actions), `uninstall_host_service` (stops it first) and
+//!   `run_host_service` (the service's entry point: Stop and Shutdown call the
+//!   host's graceful shutdown; its exit code is the service's). This is what
+//!   `spacefuel-service install` registers: the host, outside the slots,
+//!   which supervises the slot's worker with [`ProcessSupervisor`].
+//!
 //! Both never start a slot whose extraction is not complete: they read the
 //! slot's manifest through [`SlotFs`](spacepos_spacefuel::SlotFs) first, and
 //! an incomplete slot is a
@@ -27,12 +35,19 @@
 //! only `ScmServiceManager` and the Windows process helpers are
 //! `cfg(windows)`.
 
+#[cfg(windows)]
+mod host_service;
 mod pid_file;
 mod process;
 #[cfg(windows)]
 mod scm;
 mod supervisor;
 
+#[cfg(windows)]
+pub use host_service::{
+    HostInstalled, HostServiceError, HostServiceSpec, HostUninstalled, install_host_service,
+    run_host_service, uninstall_host_service,
+};
 pub use pid_file::PID_FILE;
 #[cfg(windows)]
 pub use scm::{ScmOptions, ScmServiceManager};

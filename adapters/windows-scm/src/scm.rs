@@ -23,10 +23,10 @@ use windows_service::service_manager::{ServiceManager as Scm, ServiceManagerAcce
 use crate::supervisor::DEFAULT_STOP_GRACE;
 
 const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
-const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
-const ERROR_SERVICE_CANNOT_ACCEPT_CTRL: i32 = 1061;
-const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
-const ERROR_SERVICE_EXISTS: i32 = 1073;
+pub(crate) const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
+pub(crate) const ERROR_SERVICE_CANNOT_ACCEPT_CTRL: i32 = 1061;
+pub(crate) const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
+pub(crate) const ERROR_SERVICE_EXISTS: i32 = 1073;
 
 /// The recovery actions: restart after 5 s, twice, then nothing.
 const RESTART_DELAY: Duration = Duration::from_secs(5);
@@ -97,7 +97,7 @@ fn manager_error(what: &str, e: windows_service::Error) -> ServiceError {
     ServiceError::Manager(format!("{what}: {e}"))
 }
 
-fn win32_code(e: &windows_service::Error) -> Option<i32> {
+pub(crate) fn win32_code(e: &windows_service::Error) -> Option<i32> {
     match e {
         windows_service::Error::Winapi(io) => io.raw_os_error(),
         _ => None,
@@ -178,30 +178,7 @@ impl ScmServiceManager {
             service
                 .set_description(&description)
                 .map_err(|e| manager_error("cannot describe the service", e))?;
-            service
-                .update_failure_actions(ServiceFailureActions {
-                    reset_period: ServiceFailureResetPeriod::After(FAILURE_RESET),
-                    reboot_msg: None,
-                    command: None,
-                    actions: Some(vec![
-                        ServiceAction {
-                            action_type: ServiceActionType::Restart,
-                            delay: RESTART_DELAY,
-                        },
-                        ServiceAction {
-                            action_type: ServiceActionType::Restart,
-                            delay: RESTART_DELAY,
-                        },
-                        ServiceAction {
-                            action_type: ServiceActionType::None,
-                            delay: Duration::ZERO,
-                        },
-                    ]),
-                })
-                .map_err(|e| manager_error("cannot set the recovery actions", e))?;
-            // Also recover when the service stops itself with an error code.
-            service
-                .set_failure_actions_on_non_crash_failures(true)
+            set_recovery_actions(&service)
                 .map_err(|e| manager_error("cannot set the recovery actions", e))?;
             Ok(())
         })
@@ -235,6 +212,30 @@ impl ScmServiceManager {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The recovery actions of a service: restart after 5 s, twice, then
+/// nothing; the failure count resets after a day. Also applied when the
+/// service stops itself with an error code, not only when it crashes.
+pub(crate) fn set_recovery_actions(service: &Service) -> windows_service::Result<()> {
+    let restart = ServiceAction {
+        action_type: ServiceActionType::Restart,
+        delay: RESTART_DELAY,
+    };
+    service.update_failure_actions(ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(FAILURE_RESET),
+        reboot_msg: None,
+        command: None,
+        actions: Some(vec![
+            restart.clone(),
+            restart,
+            ServiceAction {
+                action_type: ServiceActionType::None,
+                delay: Duration::ZERO,
+            },
+        ]),
+    })?;
+    service.set_failure_actions_on_non_crash_failures(true)
 }
 
 /// The slot whose directory holds the service's command line, if any.
@@ -290,7 +291,10 @@ fn kill(pid: u32) {
     }
 }
 
-fn wait_for_stopped(service: &Service, within: Duration) -> windows_service::Result<bool> {
+pub(crate) fn wait_for_stopped(
+    service: &Service,
+    within: Duration,
+) -> windows_service::Result<bool> {
     let deadline = Instant::now() + within;
     loop {
         if service.query_status()?.current_state == WinState::Stopped {

@@ -94,7 +94,18 @@ impl Site {
     }
 }
 
+/// The host until Ctrl-C or SIGTERM (`run`, in a console or under systemd).
 pub(crate) async fn run(node: &Node) -> Result<(), Failure> {
+    run_until(node, wait_for_signal()).await
+}
+
+/// The host until `stop` completes (a signal; on Windows the service's Stop
+/// or Shutdown). `stop` is first polled once an interrupted switch has been
+/// recovered, so a signal handler it installs is installed only then.
+pub(crate) async fn run_until(
+    node: &Node,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
     ensure_dir(&node.extensions_dir())?;
     ensure_dir(&node.data_dir.join("logs"))?;
     let record = node.record().await?;
@@ -126,7 +137,7 @@ pub(crate) async fn run(node: &Node) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         info!("stopping SpaceFuel: finishing the current step");
         trigger.cancel();
     });

@@ -3,7 +3,9 @@
 //! Composes the SpaceFuel domain (`spacepos-spacefuel`) with its adapters.
 //! Two roles, one binary:
 //!
-//! - the **host** (`run`; on Windows the service the SCM starts): recovers an
+//! - the **host** (`run --console` in the foreground on every platform; on
+//!   Windows also the service the SCM starts, `service`, which `install`
+//!   registers from this program's location, outside the slots): recovers an
 //!   interrupted blue/green switch, supervises the active slot's worker
 //!   (`spacepos-windows-scm`'s process supervisor), keeps it running, applies
 //!   SpaceFuel updates at a quiet moment (switch, health check, rollback) and,
@@ -19,6 +21,8 @@ mod host;
 mod node;
 mod observer;
 mod status;
+#[cfg(windows)]
+mod windows;
 mod worker;
 
 use std::path::PathBuf;
@@ -69,10 +73,16 @@ enum Command {
         action: SlotAction,
     },
     /// Register SpaceFuel as a Windows service (started automatically,
-    /// restarted after a failure). Windows only.
+    /// restarted after a failure): this program, from where it is now, with
+    /// the current --data-dir and --config. Needs an administrator. Windows only.
     Install,
-    /// Remove the Windows service. Windows only.
+    /// Stop and remove the Windows service. Needs an administrator. Windows only.
     Uninstall,
+    /// Internal: the Windows service's entry point (the host, stopped by the
+    /// service manager). The service manager starts this; do not start it
+    /// by hand: use `run --console`.
+    #[command(hide = true)]
+    Service,
     /// Internal: run SpaceFuel from a slot. The host starts this from the
     /// slot's copy of the program; do not start it by hand.
     #[command(hide = true)]
@@ -113,38 +123,26 @@ pub(crate) const EXIT_STORAGE: u8 = 7;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config_file = cli.config.clone();
     let node = node::Node::new(cli.data_dir, cli.config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
+    let result = match cli.command {
+        Command::Run { console: _ } => block_on(async {
+            let _log = node::init_logging(&node, "spacefuel");
+            host::run(&node).await
+        }),
+        Command::Worker { slot } => block_on(async {
+            let _log = node::init_logging(&node, &format!("spacefuel-{slot}"));
+            worker::run(&node, slot).await
+        }),
+        Command::Status { json } => block_on(status::run(&node, json)),
+        Command::Slot {
+            action: SlotAction::Use { slot },
+        } => block_on(status::use_slot(&node, slot)),
+        // Blocking SCM calls and the SCM's dispatcher: outside the runtime.
+        Command::Service => service(node),
+        Command::Install => install(&node, config_file),
+        Command::Uninstall => uninstall(),
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Run { console: _ } => {
-                let _log = node::init_logging(&node, "spacefuel");
-                host::run(&node).await
-            }
-            Command::Worker { slot } => {
-                let _log = node::init_logging(&node, &format!("spacefuel-{slot}"));
-                worker::run(&node, slot).await
-            }
-            Command::Status { json } => status::run(&node, json).await,
-            Command::Slot {
-                action: SlotAction::Use { slot },
-            } => status::use_slot(&node, slot).await,
-            Command::Install | Command::Uninstall => Err(Failure::new(
-                EXIT_USAGE,
-                "installing SpaceFuel as a service needs Windows; elsewhere run \
-                 `spacefuel-service run` under your service manager (e.g. a systemd unit)",
-            )),
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -152,4 +150,48 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// The async runtime every command but the service's plumbing runs on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                EXIT_INTERNAL,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
+}
+
+fn block_on(command: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    runtime()?.block_on(command)
+}
+
+#[cfg(windows)]
+use windows::{install, service, uninstall};
+
+/// Elsewhere the host runs in the foreground under the platform's service
+/// manager: there is no service entry point to run.
+#[cfg(not(windows))]
+fn service(_node: node::Node) -> Result<(), Failure> {
+    Err(Failure::new(
+        EXIT_USAGE,
+        "the `service` command is for the Windows service manager; use `run --console`",
+    ))
+}
+
+#[cfg(not(windows))]
+const NEEDS_WINDOWS: &str = "installing SpaceFuel as a service needs Windows; elsewhere run \
+     `spacefuel-service run --console` under your service manager (e.g. a systemd unit)";
+
+#[cfg(not(windows))]
+fn install(_node: &node::Node, _config_file: Option<PathBuf>) -> Result<(), Failure> {
+    Err(Failure::new(EXIT_USAGE, NEEDS_WINDOWS))
+}
+
+#[cfg(not(windows))]
+fn uninstall() -> Result<(), Failure> {
+    Err(Failure::new(EXIT_USAGE, NEEDS_WINDOWS))
 }
