@@ -127,11 +127,11 @@ fn main() -> ExitCode {
     let node = node::Node::new(cli.data_dir, cli.config);
     let result = match cli.command {
         Command::Run { console: _ } => block_on(async {
-            let _log = node::init_logging(&node, "spacefuel");
+            let _log = node::init_logging(&node, "spacefuel", true);
             host::run(&node).await
         }),
         Command::Worker { slot } => block_on(async {
-            let _log = node::init_logging(&node, &format!("spacefuel-{slot}"));
+            let _log = node::init_logging(&node, &format!("spacefuel-{slot}"), false);
             worker::run(&node, slot).await
         }),
         Command::Status { json } => block_on(status::run(&node, json)),

@@ -140,24 +140,76 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/spacepos")
 }
 
-/// Logging to stderr (`info` unless `RUST_LOG`/`SPACEPOS_LOG` say otherwise).
-/// lapin and its protocol crate stay at `warn`: at `trace` they print
-/// message bodies, and presence bodies carry the client secret.
-pub(crate) fn init_logging(_node: &Node, _name: &str) -> Option<()> {
-    let spec = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("SPACEPOS_LOG"))
-        .unwrap_or_default();
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(spec)
-        .add_directive("lapin=warn".parse().ok()?)
-        .add_directive("amq_protocol=warn".parse().ok()?);
-    let layer = tracing_subscriber::fmt::layer()
+/// Keep alive until the program ends, so the log file is flushed.
+#[derive(Debug)]
+pub(crate) struct LogGuard {
+    _file: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+/// Logging to stderr and, for the host, to a daily file
+/// `<data-dir>/logs/<name>.<date>.log` (14 kept): a Windows service has no
+/// stderr. `info` unless `RUST_LOG`/`SPACEPOS_LOG` say otherwise. lapin and
+/// its protocol crate stay at `warn`: at `trace` they print message bodies,
+/// and presence bodies carry the client secret. The worker logs to stderr
+/// only: its supervisor appends that to `logs/spacefuel-worker.log`.
+pub(crate) fn init_logging(node: &Node, name: &str, to_file: bool) -> LogGuard {
+    let filter = || {
+        let spec = std::env::var("RUST_LOG")
+            .or_else(|_| std::env::var("SPACEPOS_LOG"))
+            .unwrap_or_default();
+        let mut f = EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .parse_lossy(spec);
+        for quiet in ["lapin=warn", "amq_protocol=warn"] {
+            if let Ok(d) = quiet.parse() {
+                f = f.add_directive(d);
+            }
+        }
+        f
+    };
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .with_filter(filter);
-    tracing_subscriber::registry().with(layer).try_init().ok()
+        .with_filter(filter());
+    let dir = node.data_dir.join("logs");
+    let mut problem = None;
+    let (file, guard) = if to_file {
+        match std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                tracing_appender::rolling::Builder::new()
+                    .rotation(tracing_appender::rolling::Rotation::DAILY)
+                    .filename_prefix(name)
+                    .filename_suffix("log")
+                    .max_log_files(14)
+                    .build(&dir)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(appender) => {
+                let (writer, guard) = tracing_appender::non_blocking(appender);
+                let layer = tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(false)
+                    .with_filter(filter());
+                (Some(layer), Some(guard))
+            }
+            Err(e) => {
+                problem = Some(format!("cannot write logs to {}: {e}", dir.display()));
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+    if let Some(p) = problem {
+        tracing::warn!("{p}");
+    }
+    LogGuard { _file: guard }
 }
 
 /// Make sure `dir` exists.

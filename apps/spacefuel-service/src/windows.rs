@@ -44,7 +44,7 @@ pub(crate) fn service(node: Node) -> Result<(), Failure> {
     let token = CancellationToken::new();
     let stop = token.clone();
     let body = move || -> u32 {
-        let _log = node::init_logging(&node, "spacefuel");
+        let _log = node::init_logging(&node, "spacefuel", true);
         let runtime = match crate::runtime() {
             Ok(runtime) => runtime,
             Err(f) => {
