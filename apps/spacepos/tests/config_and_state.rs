@@ -175,3 +175,96 @@ fn the_demo_without_a_broker_catches_up_through_changes() {
         run.stdout
     );
 }
+
+#[test]
+fn status_shows_spacefuels_slots_service_and_pumps() {
+    use spacepos_config::{Slot, SlotRecord, State, StateStore, SwitchRecord, SwitchStep};
+    use spacepos_spacefuel::{HealthReport, Pump, PumpState};
+
+    let node = Node::new();
+    let ext = node.file("extensions").join("spacefuel");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = spacepos_fs::FileStateStore::new(node.path());
+        let mut state = State::new();
+        state.spacefuel.active_slot = Some(Slot::Blue);
+        state.spacefuel.blue = Some(SlotRecord {
+            version: "2.1.0".into(),
+            verified: true,
+            installed_at: chrono::Utc::now(),
+        });
+        state.spacefuel.green = Some(SlotRecord {
+            version: "2.2.0".into(),
+            verified: true,
+            installed_at: chrono::Utc::now(),
+        });
+        state.spacefuel.switch = Some(SwitchRecord {
+            from: Some(Slot::Blue),
+            from_version: Some("2.1.0".into()),
+            to: Slot::Green,
+            to_version: "2.2.0".into(),
+            step: SwitchStep::Stopping,
+            started_at: chrono::Utc::now(),
+            error: None,
+        });
+        store.save(&state).await.unwrap();
+    });
+    spacepos_fs::write_health_report(
+        &ext,
+        &HealthReport {
+            slot: Slot::Blue,
+            version: "2.1.0".into(),
+            pid: 4242,
+            ready: true,
+            detail: None,
+            at: chrono::Utc::now(),
+            pumps: vec![
+                Pump {
+                    id: 1,
+                    nozzles: vec![],
+                    state: PumpState::Idle,
+                },
+                Pump {
+                    id: 2,
+                    nozzles: vec![],
+                    state: PumpState::Fuelling {
+                        nozzle: 1,
+                        volume_ml: 12_500,
+                        amount_minor: 2_238,
+                    },
+                },
+            ],
+            sales: vec![],
+        },
+    )
+    .unwrap();
+
+    let run = node.run(&["status", "--offline", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let sf = &status["spacefuel"];
+    assert_eq!(sf["activeSlot"], "blue");
+    assert_eq!(sf["activeVersion"], "2.1.0");
+    assert_eq!(sf["blue"], "2.1.0");
+    assert_eq!(sf["green"], "2.2.0");
+    assert_eq!(sf["switch"], "to green 2.2.0 (stopping)");
+    // No supervisor has recorded a worker: the service is not running.
+    assert_eq!(sf["service"]["state"], "stopped", "{sf}");
+    assert_eq!(
+        sf["health"]["pumps"][1]["state"]["state"], "fuelling",
+        "{sf}"
+    );
+
+    let run = node.run(&["status", "--offline"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in [
+        "active slot      blue (2.1.0)",
+        "slots            blue 2.1.0, green 2.2.0",
+        "switch           in progress: to green 2.2.0 (stopping)",
+        "service          stopped",
+        "pump 1           idle",
+        "pump 2           fuelling: 12500 ml, 2238 so far",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
+    }
+}
