@@ -487,9 +487,17 @@ fn insert_path(dict: &mut Dict, path: &str, value: Value) {
     }
 }
 
+/// Keys whose default is derived from other keys when unset, so they have no
+/// value in the defaults layer: `spacefuel.auto_settle` follows
+/// `node.features.till` (true where no till runs).
+const DERIVED_DEFAULTS: [&str; 1] = ["spacefuel.auto_settle"];
+
 fn defaults_dict() -> Dict {
     let mut dict = Dict::new();
     for (path, value) in flat_values(&Config::default(), Show::Exposed) {
+        if DERIVED_DEFAULTS.contains(&path) {
+            continue;
+        }
         if let Some(value) = json_to_figment(&value) {
             insert_path(&mut dict, path, value);
         }
@@ -2337,6 +2345,29 @@ trusted_keys = ["{KEY}"]
     }
 
     const DOC: &str = include_str!("../../../docs/configuration.md");
+
+    #[test]
+    fn auto_settle_follows_the_till_unless_set() {
+        let dir = Dir::new();
+        let load = |text: &str| {
+            let path = dir.file("settle.toml", text);
+            ConfigLoader::new()
+                .file(&path)
+                .load()
+                .expect("valid")
+                .spacefuel
+                .auto_settle
+        };
+        assert!(!load(""), "a till runs by default: the till clears sales");
+        assert!(
+            load("[node.features]\ntill = false\n"),
+            "no till: SpaceFuel settles"
+        );
+        assert!(!load(
+            "[node.features]\ntill = false\n[spacefuel]\nauto_settle = false\n"
+        ));
+        assert!(load("[spacefuel]\nauto_settle = true\n"));
+    }
 
     #[test]
     fn documented_example_file_is_valid() {

@@ -384,7 +384,10 @@ impl Switcher {
         let deadline = tokio::time::Instant::now() + self.settings.grace;
         loop {
             let last = match self.ports.health.check(slot, version).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => match self.report_is_from_the_running_service().await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e,
+                },
                 Err(e) => e,
             };
             if let ServiceState::Failed { reason } = self.ports.service.state().await {
@@ -397,6 +400,22 @@ impl Switcher {
                 ));
             }
             tokio::time::sleep(self.settings.poll).await;
+        }
+    }
+
+    /// A report says nothing about a service started after it: when the
+    /// service manager knows the running pid, the report must come from it
+    /// (not from the process a crash or a restart replaced).
+    async fn report_is_from_the_running_service(&self) -> Result<(), String> {
+        let ServiceState::Running { pid: Some(pid), .. } = self.ports.service.state().await else {
+            return Ok(());
+        };
+        match self.ports.health.report().await {
+            Some(report) if report.pid != pid => Err(format!(
+                "the health report is from process {}, the service runs as process {pid}",
+                report.pid
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -132,6 +132,8 @@ struct Health {
     service: Arc<Service>,
     slots: Arc<Slots>,
     healthy: Mutex<BTreeMap<String, u32>>,
+    /// The pid the last report names (`None`: no report to compare).
+    report_pid: Mutex<Option<u32>>,
 }
 
 #[async_trait]
@@ -160,7 +162,17 @@ impl HealthProbe for Health {
         }
     }
     async fn report(&self) -> Option<spacepos_spacefuel::HealthReport> {
-        None
+        let pid = (*self.report_pid.lock().unwrap())?;
+        Some(spacepos_spacefuel::HealthReport {
+            slot: self.service.running()?,
+            version: "?".into(),
+            pid,
+            ready: true,
+            detail: None,
+            at: Utc::now(),
+            pumps: Vec::new(),
+            sales: Vec::new(),
+        })
     }
 }
 
@@ -209,6 +221,7 @@ impl Site {
             service: service.clone(),
             slots: slots.clone(),
             healthy: Mutex::new(BTreeMap::from([("2.1.0".to_string(), 0)])),
+            report_pid: Mutex::new(None),
         });
         Site {
             state,
@@ -612,4 +625,30 @@ async fn a_lost_state_file_rediscovers_the_only_complete_slot_and_refuses_to_gue
         "2.2.0"
     );
     assert_eq!(site.state().await.spacefuel.active_slot, Some(Slot::Green));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_report_from_another_process_does_not_count() {
+    let site = Site::new().await;
+    let switcher = site.switcher();
+    site.stage_22(&switcher).await;
+    site.healthy_after("2.2.0", 0);
+    // The report is healthy but was written by a process that is gone (the
+    // service runs as pid 42): the new version has not proven anything.
+    *site.health.report_pid.lock().unwrap() = Some(41);
+    let outcome = switcher.switch("2.2.0").await.unwrap();
+    let SwitchOutcome::RolledBack { error, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(error.contains("from process 41"), "{error}");
+    // The same report from the running process counts.
+    let site = Site::new().await;
+    let switcher = site.switcher();
+    site.stage_22(&switcher).await;
+    site.healthy_after("2.2.0", 0);
+    *site.health.report_pid.lock().unwrap() = Some(42);
+    assert!(matches!(
+        switcher.switch("2.2.0").await.unwrap(),
+        SwitchOutcome::Applied { .. }
+    ));
 }
