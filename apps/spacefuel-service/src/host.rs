@@ -252,8 +252,16 @@ async fn connected(
             if let Err(e) = updates.reconcile_at_start().await {
                 warn!(error = %e, "could not settle the outcome of the last SpaceFuel update");
             }
-            let (_release_tx, release_rx) = tokio::sync::mpsc::channel(1);
+            // The till consumes the bus and records each release
+            // announcement; a new one for SpaceFuel makes this check at once.
+            let (release_tx, release_rx) = tokio::sync::mpsc::channel(1);
+            let watcher = tokio::spawn(watch_release_notes(
+                store.clone(),
+                release_tx,
+                shutdown.clone(),
+            ));
             updates.run(shutdown, release_rx).await;
+            let _ = watcher.await;
         } else {
             shutdown.cancelled().await;
         }
@@ -383,5 +391,40 @@ struct NoStaff;
 impl StaffSessionSource for NoStaff {
     async fn current_staff_id(&self) -> Option<String> {
         None
+    }
+}
+
+/// How often a till site's host looks for a release the till consumed.
+const RELEASE_NOTE_POLL: Duration = Duration::from_secs(5);
+
+/// On a till site: nudge the update check when the till records a new
+/// `POSReleasePublishedIntegrationEvent` for SpaceFuel (or an unknown
+/// component) in `config_state`.
+async fn watch_release_notes(
+    store: Arc<spacepos_sqlite::SqliteStore>,
+    nudge: tokio::sync::mpsc::Sender<()>,
+    shutdown: CancellationToken,
+) {
+    use spacepos_config::{ConfigStateStore, keys};
+    let mut last = store.get(keys::RELEASE_PUBLISHED).await.ok().flatten();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(RELEASE_NOTE_POLL) => {}
+        }
+        let Ok(now) = store.get(keys::RELEASE_PUBLISHED).await else {
+            continue;
+        };
+        if now.is_some() && now != last {
+            let component = now
+                .as_ref()
+                .and_then(|v| v.get("component"))
+                .and_then(|c| c.as_str());
+            if matches!(component, None | Some("spacefuel")) {
+                info!("the till consumed a release announcement; checking SpaceFuel updates now");
+                let _ = nudge.try_send(());
+            }
+            last = now;
+        }
     }
 }

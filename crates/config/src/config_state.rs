@@ -29,6 +29,10 @@ pub mod keys {
     pub const LAST_EVENT_APPLIED_AT: &str = "sync.last_event_applied_at";
     /// `{"on": bool, "intervalSeconds": n, "lastBeatAt": RFC 3339|null, "nextBeatAt": RFC 3339|null, "error": string|null}`.
     pub const PRESENCE: &str = "presence";
+    /// The last `POSReleasePublishedIntegrationEvent` the node consumed
+    /// (`{"component", "version", "at"}`): the SpaceFuel service, which has
+    /// no bus of its own on a till site, checks for updates when it changes.
+    pub const RELEASE_PUBLISHED: &str = "updates.release_published";
 }
 
 /// A small key-value table of JSON facts.

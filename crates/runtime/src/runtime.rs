@@ -221,6 +221,8 @@ impl Runtime {
                 let handler = RuntimeEvents {
                     presence: presence_handler.clone(),
                     releases: self.ports.updates.is_some().then(|| release_tx.clone()),
+                    config_state: self.ports.config_state.clone(),
+                    clock: self.ports.clock.clone(),
                 };
                 let inbox = Inbox::new(
                     bus.subscriber.clone(),

@@ -445,6 +445,31 @@ mod presence {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_release_announcement_is_recorded_for_the_nodes_other_processes() {
+        use spacepos_config::{ConfigStateStore, keys};
+        let o = onboarded().await;
+        let (bus, state) = (MemoryBus::new(), MemoryConfigState::new());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runtime(&o, &bus, &state, 600).run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(state.get(keys::RELEASE_PUBLISHED).await.unwrap(), None);
+        let event = serde_json::json!({"Id": Uuid::new_v4(), "CreationDate": "2026-11-25T09:00:00Z",
+            "Component": "SpaceFuel", "Version": "2.2.0", "StoreNumber": null});
+        bus.erp_publish(
+            "POSReleasePublishedIntegrationEvent",
+            "r1",
+            event.to_string().as_bytes(),
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let note = state.get(keys::RELEASE_PUBLISHED).await.unwrap().unwrap();
+        assert_eq!(note["component"], "spacefuel", "{note}");
+        assert_eq!(note["version"], "2.2.0", "{note}");
+        assert!(note["at"].is_string(), "{note}");
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_change_made_while_the_bus_was_down_is_read_from_terminals_me_after_the_reconnect() {
         let o = onboarded().await;
         let (bus, state) = (MemoryBus::new(), MemoryConfigState::new());
