@@ -20,6 +20,7 @@
 mod host;
 mod node;
 mod observer;
+mod requests;
 mod status;
 #[cfg(windows)]
 mod windows;
@@ -66,6 +67,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A till's request to the forecourt: authorise a pump (a customer waits
+    /// at it), optionally with a preset.
+    Pump {
+        #[command(subcommand)]
+        action: PumpAction,
+    },
+    /// Fuel sales waiting in the controller: list them, lock one while the
+    /// till takes payment, clear it once paid (it is stored first).
+    Sale {
+        #[command(subcommand)]
+        action: SaleAction,
+    },
     /// Choose the active slot by hand: only when state.json was lost and both
     /// slots hold a complete installation (the service says so at start).
     Slot {
@@ -89,6 +102,45 @@ enum Command {
     Worker {
         #[arg(long)]
         slot: Slot,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PumpAction {
+    /// AuthoriseFuelPoint: let pump PUMP deliver, up to a preset if given.
+    Authorise {
+        pump: u8,
+        /// The till asking (its name appears in the service's log).
+        #[arg(long)]
+        till: String,
+        /// Stop at this amount, in minor units of the currency (e.g. 5000 = 50.00).
+        #[arg(long, conflicts_with = "volume_ml")]
+        amount_minor: Option<u64>,
+        /// Stop at this volume, in millilitres.
+        #[arg(long)]
+        volume_ml: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SaleAction {
+    /// The sales waiting for payment, as SpaceFuel last reported them.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// LockFuelSaleTrx: the till named by --till takes payment for this sale.
+    Lock {
+        transaction_id: String,
+        #[arg(long)]
+        till: String,
+    },
+    /// ClearFuelSaleTrx: paid. SpaceFuel stores the sale in the outbox, then clears it.
+    Clear {
+        transaction_id: String,
+        #[arg(long)]
+        till: String,
     },
 }
 
@@ -138,6 +190,51 @@ fn main() -> ExitCode {
         Command::Slot {
             action: SlotAction::Use { slot },
         } => block_on(status::use_slot(&node, slot)),
+        Command::Pump {
+            action:
+                PumpAction::Authorise {
+                    pump,
+                    till,
+                    amount_minor,
+                    volume_ml,
+                },
+        } => {
+            let preset = match (amount_minor, volume_ml) {
+                (Some(minor), _) => Some(spacepos_spacefuel::Preset::Amount { minor }),
+                (None, Some(ml)) => Some(spacepos_spacefuel::Preset::Volume { ml }),
+                (None, None) => None,
+            };
+            block_on(status::request(
+                &node,
+                &till,
+                requests::Action::Authorise { pump, preset },
+            ))
+        }
+        Command::Sale {
+            action: SaleAction::List { json },
+        } => block_on(status::sales(&node, json)),
+        Command::Sale {
+            action:
+                SaleAction::Lock {
+                    transaction_id,
+                    till,
+                },
+        } => block_on(status::request(
+            &node,
+            &till,
+            requests::Action::Lock { transaction_id },
+        )),
+        Command::Sale {
+            action:
+                SaleAction::Clear {
+                    transaction_id,
+                    till,
+                },
+        } => block_on(status::request(
+            &node,
+            &till,
+            requests::Action::Clear { transaction_id },
+        )),
         // Blocking SCM calls and the SCM's dispatcher: outside the runtime.
         Command::Service => service(node),
         Command::Install => install(&node, config_file),

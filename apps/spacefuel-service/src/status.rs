@@ -147,3 +147,66 @@ pub(crate) async fn use_slot(node: &Node, slot: Slot) -> Result<(), Failure> {
     println!("SpaceFuel slot {slot} ({version}) is the active one; it starts with the service.");
     Ok(())
 }
+
+/// How long a till waits for SpaceFuel to answer a request.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Hand a till's request to the worker and report its answer.
+pub(crate) async fn request(
+    node: &Node,
+    till: &str,
+    action: crate::requests::Action,
+) -> Result<(), Failure> {
+    let what = format!("{action:?}");
+    let answer = crate::requests::ask(&node.extensions_dir(), till, action, REQUEST_TIMEOUT)
+        .await
+        .map_err(|e| Failure::new(crate::EXIT_STORAGE, e))?;
+    if answer.ok {
+        println!("done: {what}");
+        Ok(())
+    } else {
+        Err(Failure::new(
+            EXIT_REFUSED,
+            format!(
+                "SpaceFuel refused {what}: {}",
+                answer.error.unwrap_or_else(|| "no reason given".into())
+            ),
+        ))
+    }
+}
+
+/// The sales waiting in the controller, from the worker's last report.
+pub(crate) async fn sales(node: &Node, as_json: bool) -> Result<(), Failure> {
+    use spacepos_spacefuel::HealthProbe;
+    let report = spacepos_fs::FileHealthProbe::new(node.extensions_dir())
+        .report()
+        .await
+        .ok_or_else(|| {
+            Failure::new(
+                crate::EXIT_STORAGE,
+                "SpaceFuel has not reported its forecourt yet: is `spacefuel-service run` running?",
+            )
+        })?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.sales).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    if report.sales.is_empty() {
+        println!("No fuel sale waits for payment.");
+    }
+    for s in &report.sales {
+        let state = match &s.state {
+            spacepos_spacefuel::SaleState::Payable => "payable".to_string(),
+            spacepos_spacefuel::SaleState::Locked { by } => format!("locked by {by}"),
+            spacepos_spacefuel::SaleState::Cleared => "cleared".to_string(),
+        };
+        println!(
+            "{}  pump {} nozzle {}  {}  {} ml  {} {}  {state}",
+            s.transaction_id, s.pump, s.nozzle, s.grade, s.volume_ml, s.amount_minor, s.currency
+        );
+    }
+    Ok(())
+}

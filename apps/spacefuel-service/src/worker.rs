@@ -120,6 +120,7 @@ pub(crate) async fn run(node: &Node, slot: Slot) -> Result<(), Failure> {
     let mut failing: Option<String> = None;
     loop {
         let outcome = pass(&controller, &sales, &config, &pause).await;
+        crate::requests::serve(&ext, controller.as_ref(), &sales).await;
         match (&outcome, &failing) {
             (Err(e), None) => warn!(error = %e, "the forecourt cannot be served now: {e}"),
             (Ok(()), Some(e)) => info!(previous = %e, "the forecourt is served again"),
