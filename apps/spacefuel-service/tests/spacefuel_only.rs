@@ -121,5 +121,22 @@ async fn the_service_alone_delivers_its_fuel_sales_and_beats_for_spacefuel_only(
 
     assert_eq!(site.error_lines(), Vec::<String>::new(), "{}", site.logs());
     assert_eq!(site.stop(Duration::from_secs(30)).await, 0);
+
+    // The beats carry the client secret; no log line does (stderr of the
+    // host and the worker, and the host's daily file).
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.data.join("terminal.json")).unwrap())
+            .unwrap();
+    let secret = record["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 16, "{record}");
+    let mut logs = site.host_log() + &site.worker_log();
+    for entry in std::fs::read_dir(site.data.join("logs")).unwrap().flatten() {
+        logs.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    assert!(
+        logs.contains("SpaceFuel-only site"),
+        "the logs were read: {logs}"
+    );
+    assert!(!logs.contains(&secret), "the client secret reached a log");
     assert_eq!(site.workers(), Vec::<u32>::new());
 }
