@@ -148,6 +148,19 @@ enum SaleAction {
 enum SlotAction {
     /// Make SLOT the active one (blue or green).
     Use { slot: Slot },
+    /// The first installation of SpaceFuel on this site: check ARTIFACT (a
+    /// release zip) against its minisign signature by a trusted update key
+    /// (updates.trusted_keys) and the version it was signed as, extract it
+    /// into slot blue and make it active. Later versions come as updates.
+    Install {
+        artifact: PathBuf,
+        /// The version the release was signed as, e.g. 2.1.0.
+        #[arg(long)]
+        version: String,
+        /// The signature: a minisign .sig file (or the ERP's base64 of it).
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+    },
 }
 
 /// How a command failed: the message for the operator and the exit code.
@@ -190,6 +203,16 @@ fn main() -> ExitCode {
         Command::Slot {
             action: SlotAction::Use { slot },
         } => block_on(status::use_slot(&node, slot)),
+        Command::Slot {
+            action:
+                SlotAction::Install {
+                    artifact,
+                    version,
+                    signature,
+                },
+        } => block_on(status::install_first(
+            &node, &artifact, &version, &signature,
+        )),
         Command::Pump {
             action:
                 PumpAction::Authorise {

@@ -210,3 +210,68 @@ pub(crate) async fn sales(node: &Node, as_json: bool) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// The first installation: verify, extract into blue, make it active.
+pub(crate) async fn install_first(
+    node: &Node,
+    artifact: &std::path::Path,
+    version: &str,
+    signature: &std::path::Path,
+) -> Result<(), Failure> {
+    let record = node.record().await?;
+    let config = node.config(record.as_ref())?;
+    let state = node.load_state().await?;
+    if let Some(active) = state.spacefuel.active_slot {
+        return Err(Failure::new(
+            EXIT_REFUSED,
+            format!(
+                "SpaceFuel {} is installed (slot {active}): new versions come as updates from the ERP",
+                state.spacefuel.active_version().unwrap_or("?")
+            ),
+        ));
+    }
+    let keys = spacepos_updates::TrustedKeys::parse(&config.updates.trusted_keys)
+        .map_err(|e| Failure::new(crate::EXIT_CONFIG, e))?;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| {
+            Failure::new(
+                crate::EXIT_STORAGE,
+                format!("cannot read {}: {e}", p.display()),
+            )
+        })
+    };
+    let bytes = read(artifact)?;
+    let sig = String::from_utf8(read(signature)?).map_err(|_| {
+        Failure::new(
+            EXIT_REFUSED,
+            format!(
+                "{} is not a minisign signature (not text)",
+                signature.display()
+            ),
+        )
+    })?;
+    spacepos_updates::verify_bytes(&bytes, &sig, version, &keys).map_err(|e| {
+        Failure::new(
+            EXIT_REFUSED,
+            format!(
+                "{} is refused: {e}; nothing was installed",
+                artifact.display()
+            ),
+        )
+    })?;
+    let site = Site::new(node, &config);
+    let slot = site
+        .switcher
+        .stage(artifact, version)
+        .await
+        .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
+    site.switcher
+        .use_slot(slot)
+        .await
+        .map_err(|e| Failure::new(EXIT_REFUSED, e.to_string()))?;
+    println!(
+        "SpaceFuel {version} is installed in slot {slot} (signature and signed version verified) \
+         and active; `spacefuel-service run` starts it."
+    );
+    Ok(())
+}

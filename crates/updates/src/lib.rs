@@ -38,7 +38,7 @@ pub use ports::{
 };
 pub use service::{MAX_ARTIFACT_SIZE, UpdatePorts, Updates, UpdatesError};
 pub use spacepos_config::UpdateResult;
-pub use verify::{TrustedKeys, decode_signature, parse_public_key, signed_version};
+pub use verify::{TrustedKeys, decode_signature, parse_public_key, signed_version, verify_bytes};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{

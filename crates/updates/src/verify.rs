@@ -76,6 +76,46 @@ pub fn decode_signature(field: &str) -> Result<Signature, String> {
     Signature::decode(&text).map_err(|e| format!("the signature is not a minisign signature ({e})"))
 }
 
+/// Check a whole artifact held in memory against `signature` (the ERP's
+/// field: base64 of the `.sig` text, or the `.sig` text itself) and the
+/// version it must be signed as: the same rules as before staging, without
+/// an announced sha256 (the signature covers the bytes). For artifacts that
+/// did not come through the ERP's release list, such as a site's first
+/// SpaceFuel installation.
+pub fn verify_bytes(
+    bytes: &[u8],
+    signature: &str,
+    version: &str,
+    trusted: &TrustedKeys,
+) -> Result<(), String> {
+    let field = if signature.trim_start().starts_with("untrusted comment:") {
+        STANDARD.encode(signature.trim())
+    } else {
+        signature.to_owned()
+    };
+    let signature = decode_signature(&field)?;
+    if !trusted
+        .keys
+        .iter()
+        .any(|k| k.verify(bytes, &signature, true).is_ok())
+    {
+        return Err(format!(
+            "the signature does not match the artifact, or was made with a key that is not one of the {} trusted update keys",
+            trusted.count()
+        ));
+    }
+    match signed_version(signature.trusted_comment()) {
+        None => Err(
+            "the signature's trusted comment carries no `version:`, so the signed version cannot be checked"
+                .to_owned(),
+        ),
+        Some(signed) if signed != version => Err(format!(
+            "the artifact was signed as version {signed}, not {version}"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Why an artifact is refused, in words for the log and `state.json`.
 pub(crate) type Refusal = String;
 
