@@ -19,9 +19,7 @@ use spacepos_fake_erp::{
 use spacepos_fs::{FileArtifactStore, FileStateStore};
 use spacepos_manifest::LoopbackManifestServer;
 use spacepos_sync::Destination;
-use spacepos_testkit::fakes::{
-    MemoryInstaller, MemoryOutbox, MemorySafePoint, MemoryTrackingEncoder,
-};
+use spacepos_testkit::fakes::{MemoryInstaller, MemoryOutbox, MemorySafePoint};
 use spacepos_updates::{ReleaseOutcome, UpdatePorts, UpdateSettings, Updates};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -63,7 +61,7 @@ async fn till() -> Till {
         artifacts: Arc::new(FileArtifactStore::new(dir.path())),
         safe_point: Arc::new(MemorySafePoint::new()),
         installer: Arc::new(MemoryInstaller::new()),
-        encoder: Arc::new(MemoryTrackingEncoder),
+        encoder: Arc::new(spacepos_amqp::WireTrackingEncoder),
         manifest: Arc::new(LoopbackManifestServer::new()),
         state: Arc::new(FileStateStore::new(dir.path())),
         outbox: Arc::new(outbox.clone()),

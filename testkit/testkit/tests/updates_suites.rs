@@ -137,12 +137,6 @@ mod file_artifact_store {
     spacepos_testkit::artifact_store_suite!(store());
 }
 
-mod memory_tracking_encoder {
-    spacepos_testkit::tracking_encoder_suite!(async {
-        spacepos_testkit::fakes::MemoryTrackingEncoder
-    });
-}
-
 mod amqp_tracking_encoder {
     spacepos_testkit::tracking_encoder_suite!(async { spacepos_amqp::WireTrackingEncoder });
 }

@@ -11,7 +11,7 @@ use spacepos_core::{Clock, ComponentId, TerminalIdentity};
 use spacepos_sync::{Destination, QueuedOperation};
 use spacepos_testkit::fakes::{
     MemoryArtifactStore, MemoryInstaller, MemoryManifestServer, MemoryOutbox, MemoryReleaseApi,
-    MemorySafePoint, MemoryStateStore, MemoryTrackingEncoder, ReleaseKey, TokioClock,
+    MemorySafePoint, MemoryStateStore, ReleaseKey, TokioClock,
 };
 use spacepos_updates::{UpdatePorts, UpdateSettings, Updates};
 
@@ -80,7 +80,7 @@ impl Node {
             artifacts: Arc::new(self.artifacts.clone()),
             safe_point: Arc::new(self.safe_point.clone()),
             installer: Arc::new(self.installer.clone()),
-            encoder: Arc::new(MemoryTrackingEncoder),
+            encoder: Arc::new(spacepos_amqp::WireTrackingEncoder),
             manifest: Arc::new(self.manifests.clone()),
             state: Arc::new(self.state.clone()),
             outbox: Arc::new(self.outbox.clone()),

@@ -13,7 +13,6 @@ mod release_api;
 mod slot_fs;
 mod state_store;
 mod terminal_config_store;
-mod tracking;
 mod updates_apps;
 
 pub use artifact_store::MemoryArtifactStore;
@@ -28,7 +27,6 @@ pub use release_api::{Fetch, MemoryRelease, MemoryReleaseApi, ReleaseKey, Releas
 pub use slot_fs::{MemoryArtifact, MemorySlotFs};
 pub use state_store::MemoryStateStore;
 pub use terminal_config_store::MemoryTerminalStore;
-pub use tracking::MemoryTrackingEncoder;
 pub use updates_apps::{
     MemoryInstaller, MemoryManifestServer, MemorySafePoint, ScriptedInstall, TokioClock,
 };
