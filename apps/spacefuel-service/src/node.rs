@@ -29,7 +29,7 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn new(data_dir: Option<PathBuf>, config_file: Option<PathBuf>) -> Node {
-        let data_dir = data_dir.unwrap_or_else(default_data_dir);
+        let data_dir = data_dir.unwrap_or_else(spacepos_core::paths::default_data_dir);
         Node {
             state: Arc::new(FileStateStore::new(&data_dir)),
             terminal: Arc::new(FileTerminalStore::new(&data_dir)),
@@ -120,24 +120,6 @@ impl Node {
                 .unwrap_or_else(|_| "unknown-host".into()),
         }
     }
-}
-
-/// The same default as SpacePOS: `%ProgramData%\SpacePOS`, `$XDG_DATA_HOME/spacepos`,
-/// `~/.local/share/spacepos`, or `/var/lib/spacepos`.
-fn default_data_dir() -> PathBuf {
-    if cfg!(windows) {
-        let base = std::env::var_os("ProgramData")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-        return base.join("SpacePOS");
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("spacepos");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home).join(".local/share/spacepos");
-    }
-    PathBuf::from("/var/lib/spacepos")
 }
 
 /// Keep alive until the program ends, so the log file is flushed.

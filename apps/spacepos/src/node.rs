@@ -45,7 +45,7 @@ pub(crate) struct Node {
 impl Node {
     /// The node the command line points at.
     pub(crate) fn from_cli(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Node {
-        let data_dir = data_dir.unwrap_or_else(platform::default_data_dir);
+        let data_dir = data_dir.unwrap_or_else(spacepos_core::paths::default_data_dir);
         Node::new(data_dir, Sources::Operator { file: config })
     }
 

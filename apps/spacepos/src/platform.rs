@@ -1,6 +1,4 @@
-//! What this program is and where it runs: the User-Agent parts and the default data directory.
-
-use std::path::PathBuf;
+//! What this program is: the User-Agent parts.
 
 use spacepos_core::{ClientInfo, Product};
 
@@ -43,22 +41,4 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
-/// `%ProgramData%\SpacePOS` on Windows; `$XDG_DATA_HOME/spacepos` (or
-/// `~/.local/share/spacepos`) elsewhere; `/var/lib/spacepos` for root without a home.
-pub(crate) fn default_data_dir() -> PathBuf {
-    if cfg!(windows) {
-        let base = std::env::var_os("ProgramData")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-        return base.join("SpacePOS");
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("spacepos");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home).join(".local/share/spacepos");
-    }
-    PathBuf::from("/var/lib/spacepos")
 }

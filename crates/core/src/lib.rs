@@ -13,6 +13,7 @@
 mod clock;
 pub mod endpoint;
 mod identity;
+pub mod paths;
 mod remote;
 mod secret;
 
