@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
-use crate::exit::EXIT_CODES_HELP;
+use spacepos_node::error::EXIT_CODES_HELP;
 
 /// SpacePOS Runtime & Sync: keeps a till (and its forecourt) working with the ERP.
 ///

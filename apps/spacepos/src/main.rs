@@ -7,12 +7,6 @@
 
 mod cli;
 mod cmd;
-mod components;
-mod exit;
-mod logging;
-mod node;
-mod platform;
-mod updates;
 
 use std::process::ExitCode;
 
@@ -20,8 +14,8 @@ use clap::Parser;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::cli::{Cli, Command};
-use crate::exit::{CliError, Kind};
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::{Kind, NodeError};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -57,7 +51,7 @@ fn main() -> ExitCode {
         Command::Run(_) => (LevelFilter::INFO, Some(node.log_dir())),
         _ => (LevelFilter::WARN, Some(node.log_dir())),
     };
-    let _log = logging::init(stderr_level, log_dir.as_deref());
+    let _log = spacepos_node::logging::init(stderr_level, log_dir.as_deref());
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,7 +82,7 @@ async fn run(
     command: Command,
     node: &Node,
     demo_dir: Option<&tempfile::TempDir>,
-) -> Result<(), CliError> {
+) -> Result<(), NodeError> {
     match command {
         Command::Onboard(args) => cmd::onboard::run(node, args).await,
         Command::Config(c) => cmd::config::run(node, c).await,
@@ -103,7 +97,7 @@ async fn run(
         Command::ErpSim(args) => cmd::erp_sim::run(args).await,
         Command::Demo(args) => match demo_dir {
             Some(dir) => cmd::demo::run(args, dir).await,
-            None => Err(CliError::new(
+            None => Err(NodeError::new(
                 Kind::Internal,
                 "the demo has no data directory",
             )),

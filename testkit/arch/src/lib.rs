@@ -13,7 +13,8 @@
 //!   `spacepos-erp-wire`, and on no app.
 //! - **testkit is a dev-dependency**, except the fake ERP in `apps/spacepos`
 //!   (its `erp-sim` and `demo` commands run it for real).
-//! - **Apps do not depend on each other.**
+//! - **Apps do not depend on each other**, except on [`COMPOSITION_LIBRARY`]
+//!   (`apps/node`), the node composition the CLI and the desktop app share.
 //! - **Package name = `spacepos-<directory>`** (the CLI app is `spacepos`), and
 //!   **every library opens with a `//!` doc** saying what it owns.
 //!
@@ -65,6 +66,11 @@ pub const TECHNOLOGY_OWNERS: &[(&str, &[&str])] = &[
     ("tauri", &["spacepos-desktop"]),
     ("tauri-plugin-updater", &["spacepos-desktop"]),
 ];
+
+/// The one app-layer library other apps may depend on: one node composed
+/// from its adapters (`apps/node`), so the CLI and the desktop app run the
+/// same runtime.
+pub const COMPOSITION_LIBRARY: &str = "spacepos-node";
 
 /// Crates a domain crate must never depend on, even if an adapter may.
 pub const NOT_IN_DOMAIN: &[&str] = &["anyhow", "tonic", "amqprs", "windows", "windows-sys"];
@@ -197,7 +203,7 @@ pub fn check(metadata: &serde_json::Value) -> Vec<Violation> {
                     }
                 }
                 Layer::App => {
-                    if target == Some(Layer::App) {
+                    if target == Some(Layer::App) && name != COMPOSITION_LIBRARY {
                         v(
                             "apps do not depend on each other",
                             format!("depends on `{name}`"),

@@ -135,3 +135,24 @@ fn naming_and_crate_docs_are_checked() {
     r.sort();
     assert_eq!(r, vec!["crate docs", "naming"], "{v:?}");
 }
+
+#[test]
+fn apps_depend_on_the_node_library_but_not_on_each_other() {
+    let ws = workspace(&[
+        ("apps/node", "spacepos-node", ""),
+        (
+            "apps/spacepos",
+            "spacepos",
+            "spacepos-node = { path = \"../node\" }",
+        ),
+        (
+            "apps/spacepos-desktop",
+            "spacepos-desktop",
+            "spacepos-node = { path = \"../node\" }\nspacepos = { path = \"../spacepos\" }",
+        ),
+    ]);
+    let v = check_dir(ws.path()).unwrap();
+    assert_eq!(rules(&v), vec!["apps do not depend on each other"], "{v:?}");
+    assert_eq!(v[0].package, "spacepos-desktop");
+    assert!(v[0].detail.contains("`spacepos`"), "{v:?}");
+}

@@ -1,10 +1,10 @@
 //! `spacepos config show`.
 
 use crate::cli::ConfigCommand;
-use crate::exit::CliError;
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::NodeError;
 
-pub(crate) async fn run(node: &Node, command: ConfigCommand) -> Result<(), CliError> {
+pub(crate) async fn run(node: &Node, command: ConfigCommand) -> Result<(), NodeError> {
     let ConfigCommand::Show { json } = command;
     let record = node.record().await?;
     let (config, sources) = node.config_with_sources(record.as_ref())?;

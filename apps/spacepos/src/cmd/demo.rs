@@ -29,8 +29,8 @@ async fn rabbitmq_on_loopback() -> bool {
 }
 
 use crate::cli::DemoArgs;
-use crate::exit::{CliError, Kind};
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::{Kind, NodeError};
 
 const STEPS: usize = 11;
 
@@ -42,7 +42,7 @@ fn detail(text: impl AsRef<str>) {
     println!("      {}", text.as_ref());
 }
 
-pub(crate) async fn run(args: DemoArgs, data_dir: &tempfile::TempDir) -> Result<(), CliError> {
+pub(crate) async fn run(args: DemoArgs, data_dir: &tempfile::TempDir) -> Result<(), NodeError> {
     println!("SpacePOS demo: a terminal onboards against the built-in ERP simulator.\n");
 
     // Live events go through RabbitMQ when one answers on loopback.
@@ -50,7 +50,7 @@ pub(crate) async fn run(args: DemoArgs, data_dir: &tempfile::TempDir) -> Result<
     let mut config = FakeErpConfig::demo();
     config.amqp_url = broker.then(|| LOCAL_AMQP.to_owned());
     let erp = FakeErp::start(config.clone()).await.map_err(|e| {
-        CliError::new(
+        NodeError::new(
             Kind::Internal,
             format!("cannot start the ERP simulator: {e}"),
         )
@@ -78,7 +78,7 @@ async fn steps(
     erp: &FakeErp,
     config: &FakeErpConfig,
     data_dir: &tempfile::TempDir,
-) -> Result<(), CliError> {
+) -> Result<(), NodeError> {
     step(
         1,
         format!(
@@ -103,11 +103,11 @@ async fn steps(
         .onboarding_codes
         .last()
         .map(|c| c.code.clone())
-        .ok_or_else(|| CliError::new(Kind::Internal, "the demo data has no onboarding code"))?;
+        .ok_or_else(|| NodeError::new(Kind::Internal, "the demo data has no onboarding code"))?;
     let api =
-        Url::parse(erp.base_url()).map_err(|e| CliError::new(Kind::Internal, e.to_string()))?;
+        Url::parse(erp.base_url()).map_err(|e| NodeError::new(Kind::Internal, e.to_string()))?;
     let node_config = node.config(None)?;
-    let record = super::onboard::onboard(&node, &node_config, &api, &code, false).await?;
+    let record = spacepos_node::onboard::onboard(&node, &node_config, &api, &code, false).await?;
     step(
         3,
         format!(
@@ -132,7 +132,7 @@ async fn steps(
         mode_of(node.terminal.path())
     ));
 
-    let status = super::status::collect(&node, false).await?;
+    let status = spacepos_node::status::collect(&node, false).await?;
     step(
         4,
         format!(
@@ -152,9 +152,10 @@ async fn steps(
     let staff = config
         .staff
         .first()
-        .ok_or_else(|| CliError::new(Kind::Internal, "the demo data has no staff account"))?;
+        .ok_or_else(|| NodeError::new(Kind::Internal, "the demo data has no staff account"))?;
     let session =
-        super::login::login(&node, &staff.staff_code, &Secret::new(staff.pin.expose())).await?;
+        spacepos_node::staff::login(&node, &staff.staff_code, &Secret::new(staff.pin.expose()))
+            .await?;
     step(
         5,
         format!(
@@ -166,10 +167,10 @@ async fn steps(
     );
 
     erp.pause().await;
-    let sessions = super::login::sessions(&node).await?;
+    let sessions = spacepos_node::staff::sessions(&node).await?;
     let offline = sessions.current().await?;
     erp.resume().await.map_err(|e| {
-        CliError::new(
+        NodeError::new(
             Kind::Internal,
             format!("cannot restart the ERP simulator: {e}"),
         )
@@ -183,7 +184,7 @@ async fn steps(
             ),
         ),
         other => {
-            return Err(CliError::new(
+            return Err(NodeError::new(
                 Kind::Internal,
                 format!("the session did not survive the ERP outage: {other:?}"),
             ));
@@ -233,11 +234,11 @@ fn mode_of(path: &std::path::Path) -> String {
 }
 
 /// Steps 7-9: seed, push queued sales, apply a live change.
-async fn sync_steps(erp: &FakeErp, node: &Node, record: &TerminalRecord) -> Result<(), CliError> {
+async fn sync_steps(erp: &FakeErp, node: &Node, record: &TerminalRecord) -> Result<(), NodeError> {
     let config = node.config(Some(record))?;
     let client = Arc::new(node.device_client(&config, record, None)?);
     let store = Arc::new(node.store().await?);
-    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+    let internal = |e: &dyn std::fmt::Display| NodeError::new(Kind::Internal, e.to_string());
 
     let seeder = Seeder::new(client.clone(), store.clone());
     let results = seeder
@@ -300,7 +301,7 @@ async fn sync_steps(erp: &FakeErp, node: &Node, record: &TerminalRecord) -> Resu
         .map_err(|e| internal(&e))?
         .into_iter()
         .next()
-        .ok_or_else(|| CliError::new(Kind::Internal, "the demo has no prices"))?;
+        .ok_or_else(|| NodeError::new(Kind::Internal, "the demo has no prices"))?;
     let mut data = price.data.clone();
     data["priceMinor"] = serde_json::json!(data["priceMinor"].as_i64().unwrap_or(100) + 10);
     let sequence = erp
@@ -331,7 +332,7 @@ async fn sync_steps(erp: &FakeErp, node: &Node, record: &TerminalRecord) -> Resu
                 .await
                 .map_err(|e| internal(&e))?;
             if !matches!(r, DatasetSync::CaughtUp { .. }) {
-                return Err(CliError::new(
+                return Err(NodeError::new(
                     Kind::Internal,
                     format!("the catch-up did not happen: {r:?}"),
                 ));
@@ -363,12 +364,12 @@ async fn live_event(
     client_id: &str,
     exchange: &str,
     sequence: u64,
-) -> Result<String, CliError> {
-    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+) -> Result<String, NodeError> {
+    let internal = |e: &dyn std::fmt::Display| NodeError::new(Kind::Internal, e.to_string());
     let record = node.require_record().await?;
     let config = node.config(Some(&record))?;
-    let bus = super::run::Bus::start(&config, &record)?
-        .ok_or_else(|| CliError::new(Kind::Internal, "no bus"))?;
+    let bus = spacepos_node::runtime::Bus::start(&config, &record)?
+        .ok_or_else(|| NodeError::new(Kind::Internal, "no bus"))?;
     let result = async {
         bus.subscriber.wait_connected(Duration::from_secs(10)).await.map_err(|e| internal(&e))?;
         let event = erp.dataset_changed_event("prices", sequence).map_err(|e| internal(&e))?;
@@ -384,12 +385,12 @@ async fn live_event(
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while store.checkpoint("prices").await.map_err(|e| internal(&e))?.last_sequence < Some(sequence) {
             if tokio::time::Instant::now() > deadline {
-                return Err(CliError::new(Kind::Internal, "the live event did not arrive within 15 s"));
+                return Err(NodeError::new(Kind::Internal, "the live event did not arrive within 15 s"));
             }
             let deliveries = subscriber.receive(100, Duration::from_millis(50)).await.map_err(|e| internal(&e))?;
             inbox.process(deliveries, &token).await;
         }
-        Ok::<_, CliError>((publisher, format!("it arrived as a DatasetChangedIntegrationEvent through RabbitMQ ({}) and was applied", url)))
+        Ok::<_, NodeError>((publisher, format!("it arrived as a DatasetChangedIntegrationEvent through RabbitMQ ({}) and was applied", url)))
     }
     .await;
     bus.close().await;
@@ -405,8 +406,8 @@ async fn update_and_presence_steps(
     erp: &FakeErp,
     node: &Node,
     record: &TerminalRecord,
-) -> Result<(), CliError> {
-    let internal = |e: &dyn std::fmt::Display| CliError::new(Kind::Internal, e.to_string());
+) -> Result<(), NodeError> {
+    let internal = |e: &dyn std::fmt::Display| NodeError::new(Kind::Internal, e.to_string());
     let config = node.config(Some(record))?;
     let client = Arc::new(node.device_client(&config, record, None)?);
     let store = Arc::new(node.store().await?);
@@ -417,17 +418,12 @@ async fn update_and_presence_steps(
                 .with_size(3 * 1024 * 1024),
         )
         .map_err(|e| internal(&e))?;
-    let key = erp.update_keys().primary.key_line;
-    let updates = crate::updates::service(
-        node,
-        &config,
-        record,
-        client.clone(),
-        store.clone(),
-        vec![key],
-    )
-    .await?
-    .ok_or_else(|| CliError::new(Kind::Internal, "no update service"))?;
+    let mut config = config;
+    config.updates.trusted_keys = vec![erp.update_keys().primary.key_line];
+    let updates =
+        spacepos_node::updates::service(node, &config, record, client.clone(), store.clone(), None)
+            .await?
+            .ok_or_else(|| NodeError::new(Kind::Internal, "no update service"))?;
     let chunks = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counter = chunks.clone();
     updates.set_progress(move |_| {
@@ -435,7 +431,7 @@ async fn update_and_presence_steps(
     });
     let report = updates.check().await.map_err(|e| internal(&e))?;
     if report.staged().is_empty() {
-        return Err(CliError::new(
+        return Err(NodeError::new(
             Kind::Internal,
             format!("the release was not staged: {report:?}"),
         ));
@@ -486,7 +482,7 @@ async fn update_and_presence_steps(
         record.identity(),
         record.client_secret.clone(),
         instance_id,
-        Arc::new(crate::components::NodeComponents {
+        Arc::new(spacepos_node::components::NodeComponents {
             till: true,
             state: node.state.clone(),
         }),

@@ -3,9 +3,9 @@
 use spacepos_fake_erp::{FakeErp, FakeErpConfig};
 
 use crate::cli::ErpSimArgs;
-use crate::exit::{CliError, Kind};
+use spacepos_node::error::{Kind, NodeError};
 
-pub(crate) async fn run(args: ErpSimArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: ErpSimArgs) -> Result<(), NodeError> {
     let mut config = FakeErpConfig::demo();
     config.seed = args.seed;
     config.amqp_url = args.amqp_url;
@@ -18,7 +18,7 @@ pub(crate) async fn run(args: ErpSimArgs) -> Result<(), CliError> {
     let erp = FakeErp::start_on(args.listen, config.clone())
         .await
         .map_err(|e| {
-            CliError::new(
+            NodeError::new(
                 Kind::Internal,
                 format!("cannot start the ERP simulator on {}: {e}", args.listen),
             )

@@ -1,19 +1,16 @@
 //! `spacepos login` and `spacepos logout`.
 
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
-use spacepos_auth::jwt::TokenExpectations;
-use spacepos_auth::{Sessions, StaffSession};
-use spacepos_core::{Secret, SystemClock};
+use spacepos_core::Secret;
 
 use crate::cli::LoginArgs;
-use crate::exit::{CliError, Kind};
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::{Kind, NodeError};
 
-pub(crate) async fn run(node: &Node, args: LoginArgs) -> Result<(), CliError> {
+pub(crate) async fn run(node: &Node, args: LoginArgs) -> Result<(), NodeError> {
     let pin = read_pin(&args.staff)?;
-    let session = login(node, &args.staff, &pin).await?;
+    let session = spacepos_node::staff::login(node, &args.staff, &pin).await?;
     println!(
         "Logged in: {} (session valid until {})",
         session.store_staff_id,
@@ -22,53 +19,27 @@ pub(crate) async fn run(node: &Node, args: LoginArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(crate) async fn logout(node: &Node) -> Result<(), CliError> {
-    sessions(node).await?.logout().await?;
+pub(crate) async fn logout(node: &Node) -> Result<(), NodeError> {
+    spacepos_node::staff::logout(node).await?;
     println!("Logged out.");
     Ok(())
 }
 
-/// Log `staff` in with `pin`; shared by `login` and `demo`.
-pub(crate) async fn login(
-    node: &Node,
-    staff: &str,
-    pin: &Secret,
-) -> Result<StaffSession, CliError> {
-    Ok(sessions(node).await?.login(staff, pin).await?)
-}
-
-pub(crate) async fn sessions(node: &Node) -> Result<Sessions, CliError> {
-    let record = node.record().await?.ok_or_else(|| {
-        CliError::new(
-            Kind::NotOnboarded,
-            "this terminal is not onboarded yet: run `spacepos onboard --code <CODE> --api <URL>`",
-        )
-    })?;
-    let config = node.config(Some(&record))?;
-    let client = node.device_client(&config, &record, None)?;
-    Ok(Sessions::new(
-        Arc::new(client),
-        node.credentials.clone(),
-        Arc::new(SystemClock),
-        TokenExpectations::for_store(record.store_number),
-    ))
-}
-
 /// The PIN from stdin: prompted without echo on a terminal, one line otherwise.
-fn read_pin(staff: &str) -> Result<Secret, CliError> {
+fn read_pin(staff: &str) -> Result<Secret, NodeError> {
     let pin = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("PIN for staff {staff}: "))
-            .map_err(|e| CliError::new(Kind::Usage, format!("cannot read the PIN: {e}")))?
+            .map_err(|e| NodeError::new(Kind::Usage, format!("cannot read the PIN: {e}")))?
     } else {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            CliError::new(Kind::Usage, format!("cannot read the PIN from stdin: {e}"))
+            NodeError::new(Kind::Usage, format!("cannot read the PIN from stdin: {e}"))
         })?;
         line
     };
     let pin = pin.trim_end_matches(['\r', '\n']).to_owned();
     if pin.is_empty() {
-        return Err(CliError::new(
+        return Err(NodeError::new(
             Kind::Usage,
             "no PIN given: type it at the prompt, or pipe it on stdin",
         ));

@@ -1,5 +1,5 @@
 //! One module per command. Commands are thin: they build what the domain
-//! services need from the [`crate::node::Node`], call them, and print.
+//! services need from the [`spacepos_node::Node`], call them, and print.
 
 pub(crate) mod config;
 pub(crate) mod demo;
@@ -13,10 +13,12 @@ pub(crate) mod status;
 pub(crate) mod updates;
 
 /// Print `value` as pretty JSON on stdout.
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), crate::exit::CliError> {
+pub(crate) fn print_json(
+    value: &impl serde::Serialize,
+) -> Result<(), spacepos_node::error::NodeError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| {
-        crate::exit::CliError::new(
-            crate::exit::Kind::Internal,
+        spacepos_node::error::NodeError::new(
+            spacepos_node::error::Kind::Internal,
             format!("cannot encode JSON: {e}"),
         )
     })?;

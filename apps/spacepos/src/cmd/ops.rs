@@ -4,18 +4,16 @@
 use std::io::Read;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use spacepos_sync::{
-    Destination, NewOperation, OperationState, Outbox, QueuedOperation, StoreError,
-};
+use chrono::Utc;
+use spacepos_sync::{Destination, NewOperation, OperationState, Outbox};
 use uuid::Uuid;
 
 use crate::cli::{OpsCommand, OpsListArgs, OpsSubmitArgs};
-use crate::exit::{CliError, Kind};
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::{Kind, NodeError};
+use spacepos_node::ops::{OperationView, store_error};
 
-pub(crate) async fn run(node: &Node, command: OpsCommand) -> Result<(), CliError> {
+pub(crate) async fn run(node: &Node, command: OpsCommand) -> Result<(), NodeError> {
     match command {
         OpsCommand::Submit(args) => submit(node, args).await,
         OpsCommand::List(args) => list(node, args).await,
@@ -23,20 +21,12 @@ pub(crate) async fn run(node: &Node, command: OpsCommand) -> Result<(), CliError
     }
 }
 
-fn store_error(e: StoreError) -> CliError {
-    match e {
-        StoreError::NotFound(m) => CliError::new(Kind::Usage, m),
-        StoreError::Conflict(m) => CliError::new(Kind::Refused, m),
-        other => CliError::new(Kind::Storage, other.to_string()),
-    }
-}
-
 /// Read the payload from a file or stdin (`-`); it must be a JSON object.
-fn read_payload(source: &Path) -> Result<serde_json::Value, CliError> {
+fn read_payload(source: &Path) -> Result<serde_json::Value, NodeError> {
     let (text, name) = if source == Path::new("-") {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| {
-            CliError::new(
+            NodeError::new(
                 Kind::Usage,
                 format!("cannot read the payload from stdin: {e}"),
             )
@@ -44,7 +34,7 @@ fn read_payload(source: &Path) -> Result<serde_json::Value, CliError> {
         (text, "stdin".to_owned())
     } else {
         let text = std::fs::read_to_string(source).map_err(|e| {
-            CliError::new(
+            NodeError::new(
                 Kind::Usage,
                 format!("cannot read the payload file {}: {e}", source.display()),
             )
@@ -52,13 +42,13 @@ fn read_payload(source: &Path) -> Result<serde_json::Value, CliError> {
         (text, source.display().to_string())
     };
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        CliError::new(
+        NodeError::new(
             Kind::Usage,
             format!("the payload in {name} is not JSON: {e}"),
         )
     })?;
     if !value.is_object() {
-        return Err(CliError::new(
+        return Err(NodeError::new(
             Kind::Usage,
             format!("the payload in {name} must be a JSON object ({{...}})"),
         ));
@@ -74,9 +64,9 @@ fn valid_type(kind: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-async fn submit(node: &Node, args: OpsSubmitArgs) -> Result<(), CliError> {
+async fn submit(node: &Node, args: OpsSubmitArgs) -> Result<(), NodeError> {
     if !valid_type(&args.r#type) {
-        return Err(CliError::new(
+        return Err(NodeError::new(
             Kind::Usage,
             format!(
                 "--type {:?}: use lower-case letters, digits, '.', '_' or '-', e.g. sale.completed",
@@ -101,7 +91,7 @@ async fn submit(node: &Node, args: OpsSubmitArgs) -> Result<(), CliError> {
     let queued = queued
         .into_iter()
         .next()
-        .ok_or_else(|| CliError::new(Kind::Internal, "the outbox returned nothing"))?;
+        .ok_or_else(|| NodeError::new(Kind::Internal, "the outbox returned nothing"))?;
     if args.json {
         super::print_json(&OperationView::from(&queued))
     } else {
@@ -110,7 +100,7 @@ async fn submit(node: &Node, args: OpsSubmitArgs) -> Result<(), CliError> {
     }
 }
 
-async fn list(node: &Node, args: OpsListArgs) -> Result<(), CliError> {
+async fn list(node: &Node, args: OpsListArgs) -> Result<(), NodeError> {
     let store = node.store().await?;
     let state: Option<OperationState> = args.state;
     let ops = store.list(state, args.limit).await.map_err(store_error)?;
@@ -146,7 +136,7 @@ async fn list(node: &Node, args: OpsListArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn retry(node: &Node, id: Uuid, json: bool) -> Result<(), CliError> {
+async fn retry(node: &Node, id: Uuid, json: bool) -> Result<(), NodeError> {
     let store = node.store().await?;
     let op = store.retry(id).await.map_err(store_error)?;
     if json {
@@ -154,45 +144,5 @@ async fn retry(node: &Node, id: Uuid, json: bool) -> Result<(), CliError> {
     } else {
         println!("{} is pending again; it is sent with the next push", op.id);
         Ok(())
-    }
-}
-
-/// An outbox entry as scripts read it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OperationView {
-    seq: i64,
-    id: Uuid,
-    #[serde(rename = "type")]
-    kind: String,
-    destination: &'static str,
-    state: &'static str,
-    occurred_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    store_staff_id: Option<String>,
-    attempts: u32,
-    next_attempt_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    completed_at: Option<DateTime<Utc>>,
-    payload: serde_json::Value,
-}
-
-impl From<&QueuedOperation> for OperationView {
-    fn from(op: &QueuedOperation) -> Self {
-        OperationView {
-            seq: op.seq,
-            id: op.id,
-            kind: op.kind.clone(),
-            destination: op.destination.as_str(),
-            state: op.state.as_str(),
-            occurred_at: op.occurred_at,
-            created_at: op.created_at,
-            store_staff_id: op.store_staff_id.clone(),
-            attempts: op.attempts,
-            next_attempt_at: op.next_attempt_at,
-            last_error: op.last_error.clone(),
-            completed_at: op.completed_at,
-            payload: op.payload.clone(),
-        }
     }
 }

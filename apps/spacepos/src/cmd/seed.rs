@@ -10,8 +10,8 @@ use serde::Serialize;
 use spacepos_sync::{DatasetSync, LocalStore, SeedProgress, Seeder};
 
 use crate::cli::SeedArgs;
-use crate::exit::{CliError, Kind};
-use crate::node::Node;
+use spacepos_node::Node;
+use spacepos_node::error::{Kind, NodeError};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,7 +24,7 @@ struct DatasetResult {
     error: Option<String>,
 }
 
-pub(crate) async fn run(node: &Node, args: SeedArgs) -> Result<(), CliError> {
+pub(crate) async fn run(node: &Node, args: SeedArgs) -> Result<(), NodeError> {
     let record = node.require_record().await?;
     let config = node.config(Some(&record))?;
     let client = Arc::new(node.device_client(&config, &record, None)?);
@@ -41,7 +41,7 @@ pub(crate) async fn run(node: &Node, args: SeedArgs) -> Result<(), CliError> {
     if let Some(only) = &args.dataset
         && results.is_empty()
     {
-        return Err(CliError::new(
+        return Err(NodeError::new(
             Kind::Usage,
             format!("the ERP has no dataset {only:?}; `spacepos seed` lists what it has"),
         ));
@@ -113,13 +113,13 @@ pub(crate) async fn run(node: &Node, args: SeedArgs) -> Result<(), CliError> {
     }
 }
 
-fn sync_error(e: &spacepos_sync::SyncError) -> CliError {
+fn sync_error(e: &spacepos_sync::SyncError) -> NodeError {
     match e {
         spacepos_sync::SyncError::Api(spacepos_sync::DatasetApiError::Remote(r)) => {
             r.clone().into()
         }
-        spacepos_sync::SyncError::Store(s) => CliError::new(Kind::Storage, s.to_string()),
-        other => CliError::new(Kind::Refused, other.to_string()),
+        spacepos_sync::SyncError::Store(s) => NodeError::new(Kind::Storage, s.to_string()),
+        other => NodeError::new(Kind::Refused, other.to_string()),
     }
 }
 

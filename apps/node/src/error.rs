@@ -6,7 +6,7 @@ use std::process::ExitCode;
 /// What kind of failure ended a command; each has its own exit code so scripts
 /// can react without parsing text. Listed in `spacepos --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// 1: anything not covered below (a bug, or the machine itself failing).
     Internal,
     /// 2: the command line is wrong (clap uses 2 as well).
@@ -25,7 +25,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) fn code(self) -> u8 {
+    pub fn code(self) -> u8 {
         match self {
             Kind::Internal => 1,
             Kind::Usage => 2,
@@ -39,7 +39,7 @@ impl Kind {
 }
 
 /// The exit-code table shown at the end of `--help`.
-pub(crate) const EXIT_CODES_HELP: &str = "\
+pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  internal error (a bug, or the machine failing)
@@ -52,31 +52,35 @@ Exit codes:
 
 /// An error a command reports: one message for the operator, one exit code.
 #[derive(Debug)]
-pub(crate) struct CliError {
-    pub(crate) kind: Kind,
-    pub(crate) message: String,
+pub struct NodeError {
+    pub kind: Kind,
+    pub message: String,
+    /// A finer reason where a UI offers different help: `unknown-code`,
+    /// `used-code` (onboarding).
+    pub reason: Option<&'static str>,
 }
 
-impl CliError {
-    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
-        CliError {
+impl NodeError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        NodeError {
             kind,
             message: message.into(),
+            reason: None,
         }
     }
 
-    pub(crate) fn exit_code(&self) -> ExitCode {
+    pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.kind.code())
     }
 }
 
-impl fmt::Display for CliError {
+impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl From<spacepos_core::RemoteError> for CliError {
+impl From<spacepos_core::RemoteError> for NodeError {
     fn from(e: spacepos_core::RemoteError) -> Self {
         let kind = if e.needs_reonboarding() {
             Kind::NotOnboarded
@@ -85,57 +89,67 @@ impl From<spacepos_core::RemoteError> for CliError {
         } else {
             Kind::Refused
         };
-        CliError::new(kind, e.to_string())
+        NodeError::new(kind, e.to_string())
     }
 }
 
-impl From<spacepos_auth::OnboardingError> for CliError {
+impl From<spacepos_auth::OnboardingError> for NodeError {
     fn from(e: spacepos_auth::OnboardingError) -> Self {
         use spacepos_auth::{OnboardError, OnboardingError as E};
         let kind = match &e {
             E::AlreadyOnboarded { .. } | E::EmptyCode => Kind::Refused,
             E::Refused(OnboardError::Remote(r)) | E::Remote(r) => return r.clone().into(),
+            E::Refused(OnboardError::UnknownCode { .. }) => {
+                let mut err = NodeError::new(Kind::Refused, e.to_string());
+                err.reason = Some("unknown-code");
+                return err;
+            }
+            E::Refused(OnboardError::CodeUsed { .. }) => {
+                let mut err = NodeError::new(Kind::Refused, e.to_string());
+                err.reason = Some("used-code");
+                return err;
+            }
             E::Refused(_) => Kind::Refused,
             E::UnsafeEndpoint { .. } | E::IdentityChanged { .. } => Kind::Refused,
             E::NotOnboarded => Kind::NotOnboarded,
             E::Store(_) => Kind::Storage,
         };
-        CliError::new(kind, e.to_string())
+        NodeError::new(kind, e.to_string())
     }
 }
 
-impl From<spacepos_auth::SessionError> for CliError {
+impl From<spacepos_auth::SessionError> for NodeError {
     fn from(e: spacepos_auth::SessionError) -> Self {
         use spacepos_auth::{AuthApiError, SessionError as E};
         match e {
             E::Api(AuthApiError::Remote(r)) => r.into(),
-            E::Api(a) => CliError::new(Kind::Refused, a.to_string()),
-            E::Store(s) => CliError::new(Kind::Storage, s.to_string()),
-            other => CliError::new(Kind::Refused, other.to_string()),
+            E::Api(a) => NodeError::new(Kind::Refused, a.to_string()),
+            E::Store(s) => NodeError::new(Kind::Storage, s.to_string()),
+            other => NodeError::new(Kind::Refused, other.to_string()),
         }
     }
 }
 
-impl From<spacepos_config::ConfigError> for CliError {
+impl From<spacepos_config::ConfigError> for NodeError {
     fn from(e: spacepos_config::ConfigError) -> Self {
-        CliError::new(Kind::Config, e.to_string())
+        NodeError::new(Kind::Config, e.to_string())
     }
 }
 
-impl From<spacepos_config::StateError> for CliError {
+impl From<spacepos_config::StateError> for NodeError {
     fn from(e: spacepos_config::StateError) -> Self {
-        CliError::new(Kind::Storage, e.to_string())
+        NodeError::new(Kind::Storage, e.to_string())
     }
 }
 
-impl From<spacepos_config::TerminalStoreError> for CliError {
+impl From<spacepos_config::TerminalStoreError> for NodeError {
     fn from(e: spacepos_config::TerminalStoreError) -> Self {
-        CliError::new(Kind::Storage, e.to_string())
+        NodeError::new(Kind::Storage, e.to_string())
     }
 }
 
-impl From<spacepos_auth::CredentialStoreError> for CliError {
+impl From<spacepos_auth::CredentialStoreError> for NodeError {
     fn from(e: spacepos_auth::CredentialStoreError) -> Self {
-        CliError::new(Kind::Storage, e.to_string())
+        NodeError::new(Kind::Storage, e.to_string())
     }
 }

@@ -3,9 +3,9 @@
 use spacepos_core::{ClientInfo, Product};
 
 /// The version of this build: the workspace version.
-pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub(crate) fn client_info(product: Product) -> ClientInfo {
+pub fn client_info(product: Product) -> ClientInfo {
     let info = os_info::get();
     let os_name = match std::env::consts::OS {
         "windows" => "Windows",

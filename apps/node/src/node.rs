@@ -13,13 +13,13 @@ use spacepos_erp_http::{ErpHttpClient, ErpHttpConfig};
 use spacepos_fs::{FileCredentialStore, FileStateStore, FileTerminalStore};
 use url::Url;
 
-use crate::exit::{CliError, Kind};
+use crate::error::{Kind, NodeError};
 use crate::platform;
 
 /// Name of the optional config file inside the data directory.
-pub(crate) const CONFIG_FILE: &str = "spacepos.toml";
+pub const CONFIG_FILE: &str = "spacepos.toml";
 /// Name of the shared local store (datasets, outbox) inside the data directory.
-pub(crate) const DB_FILE: &str = "spacepos.db";
+pub const DB_FILE: &str = "spacepos.db";
 
 /// Where configuration comes from besides the built-in defaults.
 #[derive(Debug, Clone)]
@@ -33,24 +33,24 @@ enum Sources {
 
 /// One node: its data directory and the adapters over it.
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) data_dir: PathBuf,
+pub struct Node {
+    pub data_dir: PathBuf,
     sources: Sources,
-    pub(crate) terminal: Arc<FileTerminalStore>,
-    pub(crate) state: Arc<FileStateStore>,
-    pub(crate) credentials: Arc<FileCredentialStore>,
-    pub(crate) client: ClientInfo,
+    pub terminal: Arc<FileTerminalStore>,
+    pub state: Arc<FileStateStore>,
+    pub credentials: Arc<FileCredentialStore>,
+    pub client: ClientInfo,
 }
 
 impl Node {
     /// The node the command line points at.
-    pub(crate) fn from_cli(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Node {
+    pub fn from_cli(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> Node {
         let data_dir = data_dir.unwrap_or_else(spacepos_core::paths::default_data_dir);
         Node::new(data_dir, Sources::Operator { file: config })
     }
 
     /// A node that reads no config file and no environment (the demo's).
-    pub(crate) fn isolated(data_dir: &Path) -> Node {
+    pub fn isolated(data_dir: &Path) -> Node {
         Node::new(data_dir.to_path_buf(), Sources::Isolated)
     }
 
@@ -65,33 +65,33 @@ impl Node {
         }
     }
 
-    pub(crate) fn store_path(&self) -> PathBuf {
+    pub fn store_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
     }
 
     /// The shared local store, opened (and migrated) on first use.
-    pub(crate) async fn store(&self) -> Result<spacepos_sqlite::SqliteStore, CliError> {
+    pub async fn store(&self) -> Result<spacepos_sqlite::SqliteStore, NodeError> {
         spacepos_sqlite::SqliteStore::open(self.data_dir.join(DB_FILE))
             .await
-            .map_err(|e| CliError::new(Kind::Storage, e.to_string()))
+            .map_err(|e| NodeError::new(Kind::Storage, e.to_string()))
     }
 
     /// The record of an onboarded terminal, or the error that says how to onboard.
-    pub(crate) async fn require_record(&self) -> Result<TerminalRecord, CliError> {
+    pub async fn require_record(&self) -> Result<TerminalRecord, NodeError> {
         self.record().await?.ok_or_else(|| {
-            CliError::new(
+            NodeError::new(
                 Kind::NotOnboarded,
                 "this terminal is not onboarded yet: run `spacepos onboard --code <CODE> --api <URL>`",
             )
         })
     }
 
-    pub(crate) fn log_dir(&self) -> PathBuf {
+    pub fn log_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
     }
 
     /// The config file in use, if any.
-    pub(crate) fn config_file(&self) -> Option<PathBuf> {
+    pub fn config_file(&self) -> Option<PathBuf> {
         match &self.sources {
             Sources::Operator { file: Some(f) } => Some(f.clone()),
             Sources::Operator { file: None } => {
@@ -115,24 +115,24 @@ impl Node {
     }
 
     /// The ERP-assigned record, if onboarded.
-    pub(crate) async fn record(&self) -> Result<Option<TerminalRecord>, CliError> {
+    pub async fn record(&self) -> Result<Option<TerminalRecord>, NodeError> {
         Ok(self.terminal.load().await?)
     }
 
     /// The effective configuration (with the record as the top layer).
-    pub(crate) fn config(&self, record: Option<&TerminalRecord>) -> Result<Config, CliError> {
+    pub fn config(&self, record: Option<&TerminalRecord>) -> Result<Config, NodeError> {
         Ok(self.loader(record).load()?)
     }
 
-    pub(crate) fn config_with_sources(
+    pub fn config_with_sources(
         &self,
         record: Option<&TerminalRecord>,
-    ) -> Result<(Config, std::collections::BTreeMap<String, ConfigSource>), CliError> {
+    ) -> Result<(Config, std::collections::BTreeMap<String, ConfigSource>), NodeError> {
         Ok(self.loader(record).load_with_sources()?)
     }
 
     /// Load `state.json` (creating it on a new node) and say so once if it had to be recovered.
-    pub(crate) async fn load_state(&self) -> Result<spacepos_config::LoadedState, CliError> {
+    pub async fn load_state(&self) -> Result<spacepos_config::LoadedState, NodeError> {
         let loaded = self.state.load().await?;
         if let StateOrigin::ResetAfterCorruption { location, .. } = &loaded.origin {
             tracing::error!(
@@ -144,20 +144,20 @@ impl Node {
     }
 
     /// An ERP client without device credentials (onboarding).
-    pub(crate) fn anonymous_client(&self, api: &Url) -> Result<ErpHttpClient, CliError> {
+    pub fn anonymous_client(&self, api: &Url) -> Result<ErpHttpClient, NodeError> {
         ErpHttpClient::new(ErpHttpConfig::new(api.clone(), self.client.clone()))
-            .map_err(|e| CliError::new(Kind::Config, e.to_string()))
+            .map_err(|e| NodeError::new(Kind::Config, e.to_string()))
     }
 
     /// An ERP client for device calls of an onboarded terminal.
-    pub(crate) fn device_client(
+    pub fn device_client(
         &self,
         config: &Config,
         record: &TerminalRecord,
         timeouts: Option<(Duration, Duration)>,
-    ) -> Result<ErpHttpClient, CliError> {
+    ) -> Result<ErpHttpClient, NodeError> {
         let api = config.node.api_endpoint.clone().ok_or_else(|| {
-            CliError::new(
+            NodeError::new(
                 Kind::Config,
                 "no ERP address: node.api_endpoint is not set and the onboarding record has none; \
                  onboard again with --api <URL>",
@@ -169,6 +169,6 @@ impl Node {
             http.connect_timeout = connect;
             http.request_timeout = request;
         }
-        ErpHttpClient::new(http).map_err(|e| CliError::new(Kind::Config, e.to_string()))
+        ErpHttpClient::new(http).map_err(|e| NodeError::new(Kind::Config, e.to_string()))
     }
 }

@@ -14,9 +14,10 @@ use spacepos_presence::{
 use crate::platform::VERSION;
 
 /// SpacePOS where the till runs; SpaceFuel where state.json says it is installed.
-pub(crate) struct NodeComponents {
-    pub(crate) till: bool,
-    pub(crate) state: Arc<dyn StateStore>,
+#[allow(missing_debug_implementations)] // a trait object; nothing useful to print
+pub struct NodeComponents {
+    pub till: bool,
+    pub state: Arc<dyn StateStore>,
 }
 
 #[async_trait]
@@ -57,7 +58,8 @@ impl ComponentStatusSource for NodeComponents {
 }
 
 /// The staff member of the local session (verified offline), if any.
-pub(crate) struct SessionStaff(pub(crate) Sessions);
+#[allow(missing_debug_implementations)] // wraps a service; nothing useful to print
+pub struct SessionStaff(pub Sessions);
 
 #[async_trait]
 impl StaffSessionSource for SessionStaff {

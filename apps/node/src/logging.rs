@@ -13,7 +13,7 @@ use tracing_subscriber::prelude::*;
 
 /// Keep this alive until the program ends, so the log file is flushed.
 #[derive(Debug)]
-pub(crate) struct LogGuard {
+pub struct LogGuard {
     _file: Option<WorkerGuard>,
 }
 
@@ -28,7 +28,7 @@ fn filter(default: LevelFilter) -> EnvFilter {
 
 /// Start logging. `log_dir` is created if needed; if it cannot be, the file log
 /// is skipped with a warning instead of failing the command.
-pub(crate) fn init(stderr_default: LevelFilter, log_dir: Option<&Path>) -> LogGuard {
+pub fn init(stderr_default: LevelFilter, log_dir: Option<&Path>) -> LogGuard {
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal, not for files and pipes.
