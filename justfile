@@ -31,6 +31,18 @@ arch:
 bench:
     cargo run --release -p spacepos-bench -- all --markdown
 
+# The till app (Tauri 2) on this machine's display; SPACEPOS_DATA_DIR picks the node.
+desktop:
+    cargo run -p spacepos-desktop
+
+# The till app's idle memory (WebKit included) next to a blank Tauri window; figures in BENCHMARKS.md.
+desktop-rss:
+    scripts/desktop-rss
+
+# The WebDriver suite of the till app, refreshing docs/screenshots/.
+screenshots:
+    UPDATE_DOCS_SCREENSHOTS=1 cargo test -p spacepos-desktop --test webdriver
+
 # Type-check the Windows code (needs the x86_64-pc-windows-gnu target and mingw).
 windows:
     cargo check --target x86_64-pc-windows-gnu $(sed 's/^/-p /' .ci/windows-packages)
