@@ -129,6 +129,8 @@ pub struct UpdateDto {
     pub last_rejected: Option<String>,
     pub can_install: bool,
     pub can_snooze: bool,
+    /// Why "Install now" is not offered for a staged update.
+    pub install_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -434,6 +436,17 @@ fn update(v: &ComponentView, downloads: &[DownloadProgress], installs_spacepos: 
             total: d.total,
         });
     let idle = staged.is_some() && v.applying.is_none();
+    let can_install = idle && v.component == ComponentId::SpacePos && installs_spacepos;
+    let install_note = match v.component {
+        _ if !idle || can_install => None,
+        ComponentId::SpaceFuel => Some(
+            "The SpaceFuel service installs it at a quiet moment on the forecourt (no pump busy, no unpaid sale)."
+                .to_owned(),
+        ),
+        ComponentId::SpacePos => Some(
+            "This build stages SpacePOS updates; the Windows package (MSI) installs them.".to_owned(),
+        ),
+    };
     UpdateDto {
         component: v.component.to_string(),
         name: match v.component {
@@ -455,8 +468,9 @@ fn update(v: &ComponentView, downloads: &[DownloadProgress], installs_spacepos: 
             .map(|(version, reason)| format!("{version}: {reason}")),
         // SpaceFuel is applied by its service at a quiet moment; SpacePOS by
         // this app where it can install its package (Windows).
-        can_install: idle && v.component == ComponentId::SpacePos && installs_spacepos,
+        can_install,
         can_snooze: idle && v.snoozes_left > 0,
+        install_note,
     }
 }
 
@@ -588,6 +602,69 @@ mod tests {
                 reason: "offline".into()
             }),
             ("error", Some("offline".into()))
+        );
+    }
+
+    fn offered(staged: bool, left: u32) -> ComponentView {
+        ComponentView {
+            component: ComponentId::SpacePos,
+            installed: Some("0.1.0".into()),
+            offered: Some("0.9.0".into()),
+            staged: staged.then(|| spacepos_updates::StagedView {
+                version: "0.9.0".into(),
+                staged_at: Utc::now(),
+                notes: Some("Faster receipts".into()),
+                size: 4096,
+            }),
+            snoozes_used: 3 - left,
+            snoozes_left: left,
+            snoozed_until: None,
+            due_at: None,
+            waiting_for: None,
+            applying: None,
+            last_rejected: None,
+        }
+    }
+
+    #[test]
+    fn a_download_shows_its_progress_until_the_release_is_staged() {
+        let progress = DownloadProgress {
+            component: ComponentId::SpacePos,
+            version: "0.9.0".into(),
+            downloaded: 1024,
+            total: Some(4096),
+        };
+        let dto = update(&offered(false, 3), std::slice::from_ref(&progress), true);
+        assert_eq!(
+            dto.download,
+            Some(DownloadDto {
+                bytes: 1024,
+                total: Some(4096)
+            })
+        );
+        assert!(!dto.can_install && !dto.can_snooze, "nothing staged yet");
+        let dto = update(&offered(true, 3), &[progress], true);
+        assert_eq!(dto.download, None, "staged: the download is over");
+        assert!(dto.can_install && dto.can_snooze);
+        assert_eq!(dto.notes.as_deref(), Some("Faster receipts"));
+    }
+
+    #[test]
+    fn snooze_and_install_follow_what_is_left_and_what_this_build_can_do() {
+        let none_left = update(&offered(true, 0), &[], true);
+        assert!(!none_left.can_snooze && none_left.can_install);
+        let linux = update(&offered(true, 2), &[], false);
+        assert!(linux.can_snooze && !linux.can_install);
+        assert!(
+            linux.install_note.is_some_and(|n| n.contains("MSI")),
+            "says why"
+        );
+        assert_eq!(update(&offered(true, 2), &[], true).install_note, None);
+        let mut fuel = offered(true, 2);
+        fuel.component = ComponentId::SpaceFuel;
+        assert!(
+            !update(&fuel, &[], true).can_install,
+            "SpaceFuel installs at its service"
         );
     }
 }

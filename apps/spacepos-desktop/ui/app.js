@@ -262,7 +262,7 @@
     install.type = snooze.type = "button";
     buttons.append(install, snooze);
     el.append(make("h3", "name"), versions, make("p", "applying"), make("p", "snoozed"), make("p", "rejected error"));
-    el.append(make("p", "notes"), dl, make("p", "waiting"), buttons);
+    el.append(make("p", "notes"), dl, make("p", "waiting"), make("p", "install-note"), buttons);
     const out = $("updates-message");
     const nameOf = () => (last.updates.find((x) => x.component === c) || u).name;
     install.addEventListener("click", () =>
@@ -295,6 +295,7 @@
     line(".rejected", u.lastRejected, "Last release refused: " + u.lastRejected);
     line(".notes", u.notes, u.notes);
     line(".waiting", u.waitingFor, "Waiting for a safe moment: " + u.waitingFor);
+    line(".install-note", u.installNote, u.installNote);
     const d = u.download;
     show(q(".download"), !!d);
     if (d) {
