@@ -1,6 +1,7 @@
 //! `spacepos-node`: one SpacePOS node composed from its adapters, shared by
 //! the apps that run one (the `spacepos` CLI and the desktop app), so both
-//! compose the same runtime and show the same facts.
+//! compose the same runtime and show the same facts. The SpaceFuel service
+//! uses its logging and its `User-Agent` parts ([`platform`]).
 //!
 //! It owns [`Node`] (the data directory, the layered configuration, the file
 //! stores, the ERP client), [`runtime::build`] (sync, bus, presence and

@@ -99,6 +99,7 @@ pub fn main() -> ExitCode {
     let _log = spacepos_node::logging::init(
         tracing::level_filters::LevelFilter::INFO,
         Some(&node.log_dir()),
+        "spacepos-desktop",
     );
     let sink = WindowSink::<tauri::Wry>::new();
     // Windows builds install SpacePOS through the MSI; elsewhere updates are

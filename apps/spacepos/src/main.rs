@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Run(_) => (LevelFilter::INFO, Some(node.log_dir())),
         _ => (LevelFilter::WARN, Some(node.log_dir())),
     };
-    let _log = spacepos_node::logging::init(stderr_level, log_dir.as_deref());
+    let _log = spacepos_node::logging::init(stderr_level, log_dir.as_deref(), "spacepos");
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
